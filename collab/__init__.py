@@ -1,0 +1,124 @@
+"""collab: the backend of a real-time collaborative workspace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from socketio import RedisManager
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from collab.config import Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_object(config or Config())
+    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    if app.config["PROXY_COUNT"] > 0:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+    init_extensions(app)
+    register_blueprints(app)
+
+    from collab.cli import register_commands
+    from collab.errors import register_error_handlers
+    from collab.http import register_request_rules
+
+    register_error_handlers(app)
+    register_request_rules(app)
+    register_commands(app)
+    return app
+
+
+def init_extensions(app: Flask) -> None:
+    from collab.auth.passwords import init_passwords
+    from collab.auth.tokens import register_jwt_handlers
+    from collab.extensions import (
+        api,
+        cors,
+        db,
+        jwt,
+        limiter,
+        migrate,
+        mongo,
+        redis_client,
+    )
+    from collab.flags import FlagCache
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        enable_sqlite_pragmas(app)
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": BEARER_SCHEME}})
+    jwt.init_app(app)
+    register_jwt_handlers(jwt)
+    limiter.init_app(app)
+    cors.init_app(app, origins=app.config["CORS_ORIGINS"], expose_headers=EXPOSED_HEADERS)
+    redis_client.init_app(app)
+    mongo.init_app(app)
+    init_passwords(app)
+    app.extensions["collab_flags"] = FlagCache(app.config["FEATURE_FLAG_CACHE_SECONDS"])
+    init_socketio(app)
+
+
+BEARER_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "X-Total-Count",
+    "Retry-After",
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+]
+
+
+def init_socketio(app: Flask) -> None:
+    from collab.extensions import socketio
+    from collab.realtime import events  # noqa: F401 - registers the handlers
+
+    url = app.config["REDIS_URL"]
+    manager = RedisManager(
+        url, redis_options={"max_connections": app.config["REDIS_MAX_CONNECTIONS"]}
+    )
+    socketio.init_app(
+        app,
+        client_manager=manager,
+        cors_allowed_origins=app.config["CORS_ORIGINS"] or None,
+        # Above the 1 MiB document-update cap, so an oversized update is refused in the ack
+        # instead of dropping the connection.
+        max_http_buffer_size=2 * 1024 * 1024,
+    )
+
+
+def enable_sqlite_pragmas(app: Flask) -> None:
+    """Foreign keys (ON DELETE CASCADE) and concurrent readers on the embedded database."""
+    from sqlalchemy import event
+
+    from collab.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def set_pragmas(connection, record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from collab.admin.routes import blp as admin
+    from collab.auth.routes import blp as auth
+    from collab.collaborators.routes import blp as collaborators
+    from collab.extensions import api
+    from collab.health.routes import blp as health
+    from collab.projects.routes import blp as projects
+    from collab.workspaces.routes import blp as workspaces
+
+    for blueprint in (auth, projects, workspaces, collaborators, admin):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(health)

@@ -1,0 +1,1 @@
+"""Admin blueprint: routes.py (views), schemas.py (contract)."""

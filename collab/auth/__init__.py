@@ -1,0 +1,1 @@
+"""Auth blueprint: routes.py (views), schemas.py (contract), service.py (logic)."""

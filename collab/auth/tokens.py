@@ -1,0 +1,168 @@
+"""Login sessions and their tokens.
+
+An access token carries its session id (`sid`); it is refused as soon as that session is
+revoked. Refresh tokens rotate: each session accepts only its latest one, and presenting an
+older one revokes the session (the token was stolen and used by someone else).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app, request
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+)
+from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_smorest import abort
+from jwt import PyJWTError
+from sqlalchemy import select, update
+
+from collab.errors import error_response
+from collab.extensions import db
+from collab.models import AuthSession, User, utcnow
+
+INVALID_REFRESH = "Invalid or expired refresh token"
+
+
+def new_jti() -> str:
+    return uuid.uuid4().hex
+
+
+def open_session(user: User) -> dict:
+    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    session = AuthSession(
+        user_id=user.id,
+        refresh_jti=new_jti(),
+        expires_at=utcnow() + lifetime,
+        user_agent=(request.user_agent.string or "")[:255] or None,
+        ip_address=request.remote_addr,
+    )
+    db.session.add(session)
+    db.session.commit()
+    return issue_tokens(user.id, session)
+
+
+def issue_tokens(user_id: uuid.UUID, session: AuthSession) -> dict:
+    identity = str(user_id)
+    claims = {"sid": str(session.id)}
+    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access_token": create_access_token(identity, additional_claims=claims),
+        "refresh_token": create_refresh_token(
+            identity, additional_claims={**claims, "jti": session.refresh_jti}
+        ),
+        "token_type": "bearer",
+        "expires_in": int(expires.total_seconds()),
+    }
+
+
+def decode_refresh_token(token: str) -> dict:
+    try:
+        claims = decode_token(token)
+    except (PyJWTError, JWTExtendedException, ValueError):
+        abort(401, message=INVALID_REFRESH)
+    if claims.get("type") != "refresh" or "sid" not in claims:
+        abort(401, message=INVALID_REFRESH)
+    return claims
+
+
+def rotate_refresh_token(token: str) -> dict:
+    """Swap a refresh token for a new pair; reuse of a retired one revokes the session."""
+    claims = decode_refresh_token(token)
+    session_id = uuid.UUID(claims["sid"])
+    now = utcnow()
+    next_jti = new_jti()
+    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    # Compare-and-set: of two concurrent refreshes with the same token, exactly one wins.
+    swapped = db.session.execute(
+        update(AuthSession)
+        .where(
+            AuthSession.id == session_id,
+            AuthSession.refresh_jti == claims["jti"],
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+        .values(refresh_jti=next_jti, last_used_at=now, expires_at=now + lifetime)
+    ).rowcount
+    if swapped != 1:
+        revoke_sessions(AuthSession.id == session_id)
+        db.session.commit()
+        abort(
+            401,
+            message="Refresh token already used or revoked; the session has been closed",
+        )
+    db.session.commit()
+    session = db.session.get(AuthSession, session_id)
+    return issue_tokens(session.user_id, session)
+
+
+def revoke_sessions(*conditions) -> int:
+    return db.session.execute(
+        update(AuthSession)
+        .where(AuthSession.revoked_at.is_(None), *conditions)
+        .values(revoked_at=utcnow())
+    ).rowcount
+
+
+def active_user_for(claims: dict) -> User | None:
+    """The token's user, provided its session is still open."""
+    try:
+        session_id = uuid.UUID(claims["sid"])
+        user_id = uuid.UUID(claims["sub"])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return db.session.execute(
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.id == session_id,
+            User.id == user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+    ).scalar_one_or_none()
+
+
+def active_sessions(user_id: uuid.UUID) -> list[AuthSession]:
+    return list(
+        db.session.scalars(
+            select(AuthSession)
+            .where(
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > utcnow(),
+            )
+            .order_by(AuthSession.last_used_at.desc())
+        )
+    )
+
+
+def register_jwt_handlers(jwt: JWTManager) -> None:
+    """Every token failure answers 401 in the API's error shape (the library's default for a
+    malformed token is 422)."""
+
+    @jwt.token_in_blocklist_loader
+    def session_closed(header: dict, claims: dict) -> bool:
+        if claims.get("type") != "access":
+            return True
+        user = active_user_for(claims)
+        request.environ["collab.user"] = user
+        return user is None
+
+    @jwt.user_lookup_loader
+    def load_user(header: dict, claims: dict) -> User | None:
+        return request.environ.get("collab.user") or active_user_for(claims)
+
+    def unauthorized(message: str):
+        return error_response(401, message, {"WWW-Authenticate": "Bearer"})
+
+    jwt.unauthorized_loader(lambda reason: unauthorized("Missing bearer token"))
+    jwt.invalid_token_loader(lambda reason: unauthorized("Invalid token"))
+    jwt.expired_token_loader(lambda header, claims: unauthorized("Token has expired"))
+    jwt.revoked_token_loader(lambda header, claims: unauthorized("Token has been revoked"))
+    jwt.user_lookup_error_loader(lambda header, claims: unauthorized("Token has been revoked"))
+    jwt.needs_fresh_token_loader(lambda header, claims: unauthorized("Fresh token required"))

@@ -1,0 +1,73 @@
+"""Operator commands: `flask --app wsgi <command>`."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from collab import flags
+from collab.auth.passwords import passwords
+from collab.auth.schemas import RegisterSchema
+from collab.extensions import db
+from collab.models import User
+
+
+@click.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--username", required=True)
+@click.option("--password", required=True, prompt=True, hide_input=True)
+def create_admin(email: str, username: str, password: str) -> None:
+    """Create an administrator, or promote the existing user with that email."""
+    email = email.strip().lower()
+    user = db.session.scalar(select(User).where(User.email == email))
+    verb = "Promoted"
+    if user is None:
+        user, verb = new_user(email, username, password), "Created"
+    user.is_admin = True
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        raise click.ClickException("That username is already taken") from error
+    click.echo(f"{verb} administrator {user.email} ({user.id})")
+
+
+def new_user(email: str, username: str, password: str) -> User:
+    try:
+        data = RegisterSchema().load({"email": email, "username": username, "password": password})
+    except ValidationError as error:
+        raise click.ClickException(f"Invalid administrator: {error.messages}") from error
+    user = User(
+        email=data["email"],
+        username=data["username"],
+        password_hash=passwords().hash(password),
+    )
+    db.session.add(user)
+    return user
+
+
+@click.group("flags")
+def flags_group() -> None:
+    """Inspect and change feature flags."""
+
+
+@flags_group.command("list")
+def list_flags() -> None:
+    for name in sorted(flags.FLAGS):
+        state = flags.flag_state(name)
+        click.echo(f"{name}\t{'on' if state['enabled'] else 'off'}")
+
+
+@flags_group.command("set")
+@click.argument("name", type=click.Choice(sorted(flags.FLAGS)))
+@click.argument("value", type=click.Choice(["on", "off"]))
+def set_flag(name: str, value: str) -> None:
+    flags.set_flag(name, value == "on")
+    click.echo(f"{name} is now {value}")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(create_admin)
+    app.cli.add_command(flags_group)

@@ -1,0 +1,1 @@
+"""Collaborators blueprint: routes.py (views), schemas.py (contract), service.py (logic)."""

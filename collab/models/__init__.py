@@ -1,0 +1,18 @@
+"""The relational models (SQLAlchemy 2, typed)."""
+
+from collab.models.base import Base, utcnow
+from collab.models.flag import FeatureFlag
+from collab.models.project import Membership, Project, Role, Workspace
+from collab.models.user import AuthSession, User
+
+__all__ = [
+    "AuthSession",
+    "Base",
+    "FeatureFlag",
+    "Membership",
+    "Project",
+    "Role",
+    "User",
+    "Workspace",
+    "utcnow",
+]

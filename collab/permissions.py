@@ -1,0 +1,95 @@
+"""Who may do what. Every view that touches a project goes through `project_access`.
+
+Outsiders never learn that a private project exists: they get the same 404 as for a random id.
+On a public project an outsider may read, and gets 403 (not 404) for anything more.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from flask_jwt_extended import current_user, jwt_required
+from flask_smorest import Blueprint, abort
+from sqlalchemy import and_, select
+
+from collab.errors import ErrorSchema
+from collab.extensions import db
+from collab.models import Membership, Project, Role, User
+
+PROJECT_NOT_FOUND = "Project not found"
+
+# OpenAPI descriptions of the answers every project-scoped endpoint may give.
+NOT_VISIBLE = {
+    "schema": ErrorSchema,
+    "description": "No such project, or a private one",
+}
+FORBIDDEN = {
+    "schema": ErrorSchema,
+    "description": "The caller's role does not allow it",
+}
+STALE = {
+    "schema": ErrorSchema,
+    "description": "If-Match does not match the current ETag",
+}
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    role: Role | None  # None: an outsider reading a public project
+
+    def allows(self, needed: Role) -> bool:
+        return self.role is not None and self.role.at_least(needed)
+
+    def require(self, needed: Role) -> None:
+        if not self.allows(needed):
+            abort(403, message=f"This requires the {needed.value} role in the project")
+
+
+def project_access(project_id: uuid.UUID, needed: Role | None = None) -> ProjectAccess:
+    """Load a project with the caller's role; 404 when the caller may not see it at all."""
+    user: User = current_user
+    row = db.session.execute(
+        select(Project, Membership.role)
+        .outerjoin(
+            Membership,
+            and_(Membership.project_id == Project.id, Membership.user_id == user.id),
+        )
+        .where(Project.id == project_id)
+    ).first()
+    if row is None or (row.role is None and not row.Project.is_public):
+        abort(404, message=PROJECT_NOT_FOUND)
+    access = ProjectAccess(project=row.Project, role=row.role)
+    if needed is not None:
+        access.require(needed)
+    return access
+
+
+def auth_required(blp: Blueprint) -> Callable:
+    """jwt_required, documented in OpenAPI as bearer-protected with its 401 answer."""
+
+    def decorator(view: Callable) -> Callable:
+        view = jwt_required()(view)
+        view = blp.alt_response(
+            401,
+            schema=ErrorSchema,
+            description="Missing, invalid, expired or revoked token",
+        )(view)
+        return blp.doc(security=[{"bearerAuth": []}])(view)
+
+    return decorator
+
+
+def admin_required(view: Callable) -> Callable:
+    """Checked against the freshly loaded user, so a demoted admin loses access at once."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403, message="Administrators only")
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,1 @@
+"""Projects blueprint: routes.py (views), schemas.py (contract), service.py (logic)."""

@@ -1,0 +1,103 @@
+"""Projects: /api/v1/projects."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+from flask_smorest import Blueprint
+
+from collab.etags import etag_header
+from collab.models import Role
+from collab.permissions import (
+    FORBIDDEN,
+    NOT_VISIBLE,
+    STALE,
+    auth_required,
+    project_access,
+)
+from collab.projects import service
+from collab.projects.schemas import (
+    ProjectCreateSchema,
+    ProjectDetailSchema,
+    ProjectSchema,
+    ProjectUpdateSchema,
+    TransferSchema,
+)
+from collab.schemas import MessageSchema, PaginationSchema, message
+
+blp = Blueprint("projects", __name__, url_prefix="/api/v1/projects", description="Projects")
+
+
+@blp.route("")
+class Projects(MethodView):
+    @auth_required(blp)
+    @blp.arguments(PaginationSchema, location="query")
+    @blp.response(
+        200,
+        ProjectSchema(many=True),
+        headers={"X-Total-Count": {"schema": {"type": "integer"}}},
+    )
+    def get(self, page):
+        """Projects the caller owns or is a member of, newest first"""
+        projects, total = service.projects_of(current_user, page["skip"], page["limit"])
+        return projects, {"X-Total-Count": str(total)}
+
+    @auth_required(blp)
+    @blp.arguments(ProjectCreateSchema)
+    @blp.response(201, ProjectSchema)
+    def post(self, data):
+        """Create a project; the caller becomes its owner"""
+        project = service.create_project(current_user, data)
+        return project, {
+            "Location": f"{blp.url_prefix}/{project.id}",
+            **etag_header(project),
+        }
+
+
+@blp.route("/<uuid:project_id>")
+class ProjectItem(MethodView):
+    @auth_required(blp)
+    @blp.response(200, ProjectDetailSchema)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    def get(self, project_id):
+        """A project with its owner, workspaces and the caller's role"""
+        access = project_access(project_id)
+        return service.detail(access), etag_header(access.project)
+
+    @auth_required(blp)
+    @blp.arguments(ProjectUpdateSchema)
+    @blp.response(200, ProjectSchema)
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    @blp.alt_response(412, **STALE)
+    def put(self, changes, project_id):
+        """Edit a project (collaborators and owner; only the owner changes is_public)"""
+        access = project_access(project_id, Role.COLLABORATOR)
+        project = service.update_project(access, changes)
+        return project, etag_header(project)
+
+    patch = put
+
+    @auth_required(blp)
+    @blp.response(200, MessageSchema)
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    @blp.alt_response(412, **STALE)
+    def delete(self, project_id):
+        """Delete a project with its workspaces and memberships (owner only)"""
+        service.delete_project(project_access(project_id, Role.OWNER))
+        return message("Project deleted")
+
+
+@blp.route("/<uuid:project_id>/transfer")
+class Transfer(MethodView):
+    @auth_required(blp)
+    @blp.arguments(TransferSchema)
+    @blp.response(200, ProjectSchema)
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    def post(self, data, project_id):
+        """Hand the project to another member; the old owner becomes a collaborator"""
+        access = project_access(project_id, Role.OWNER)
+        project = service.transfer_ownership(access, data["user_id"])
+        return project, etag_header(project)

@@ -1,0 +1,1 @@
+"""Workspaces blueprint: routes.py (views), schemas.py (contract), service.py (logic)."""

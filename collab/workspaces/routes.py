@@ -1,0 +1,95 @@
+"""Workspaces: /api/v1/projects/{id}/workspaces."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from collab.etags import etag_header
+from collab.models import Role
+from collab.permissions import (
+    FORBIDDEN,
+    NOT_VISIBLE,
+    STALE,
+    auth_required,
+    project_access,
+)
+from collab.schemas import MessageSchema, PaginationSchema, message
+from collab.workspaces import service
+from collab.workspaces.schemas import (
+    WorkspaceCreateSchema,
+    WorkspaceSchema,
+    WorkspaceUpdateSchema,
+)
+
+blp = Blueprint(
+    "workspaces",
+    __name__,
+    url_prefix="/api/v1/projects/<uuid:project_id>/workspaces",
+    description="Workspaces inside a project",
+)
+
+
+@blp.route("")
+class Workspaces(MethodView):
+    @auth_required(blp)
+    @blp.arguments(PaginationSchema, location="query")
+    @blp.response(
+        200,
+        WorkspaceSchema(many=True),
+        headers={"X-Total-Count": {"schema": {"type": "integer"}}},
+    )
+    @blp.alt_response(404, **NOT_VISIBLE)
+    def get(self, page, project_id):
+        """The project's workspaces, oldest first"""
+        access = project_access(project_id)
+        items, total = service.workspaces_of(access, page["skip"], page["limit"])
+        return items, {"X-Total-Count": str(total)}
+
+    @auth_required(blp)
+    @blp.arguments(WorkspaceCreateSchema)
+    @blp.response(201, WorkspaceSchema)
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    def post(self, data, project_id):
+        """Create a workspace (collaborators and owner)"""
+        access = project_access(project_id, Role.COLLABORATOR)
+        workspace = service.create_workspace(access, data)
+        location = f"/api/v1/projects/{project_id}/workspaces/{workspace.id}"
+        return workspace, {"Location": location, **etag_header(workspace)}
+
+
+@blp.route("/<uuid:workspace_id>")
+class WorkspaceItem(MethodView):
+    @auth_required(blp)
+    @blp.response(200, WorkspaceSchema)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    def get(self, project_id, workspace_id):
+        """One workspace"""
+        workspace = service.get_workspace(project_access(project_id), workspace_id)
+        return workspace, etag_header(workspace)
+
+    @auth_required(blp)
+    @blp.arguments(WorkspaceUpdateSchema)
+    @blp.response(200, WorkspaceSchema)
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    @blp.alt_response(412, **STALE)
+    def put(self, changes, project_id, workspace_id):
+        """Edit a workspace (collaborators and owner)"""
+        access = project_access(project_id, Role.COLLABORATOR)
+        workspace = service.update_workspace(service.get_workspace(access, workspace_id), changes)
+        return workspace, etag_header(workspace)
+
+    patch = put
+
+    @auth_required(blp)
+    @blp.response(200, MessageSchema)
+    @blp.alt_response(403, **FORBIDDEN)
+    @blp.alt_response(404, **NOT_VISIBLE)
+    @blp.alt_response(412, **STALE)
+    def delete(self, project_id, workspace_id):
+        """Delete a workspace (owner only)"""
+        access = project_access(project_id, Role.OWNER)
+        service.delete_workspace(service.get_workspace(access, workspace_id))
+        return message("Workspace deleted")
