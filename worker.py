@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from dotenv import load_dotenv
 from rq import Worker
 
 from collab import create_app
@@ -15,6 +16,7 @@ from collab.tasks import QUEUE_NAMES, rq_connection
 
 
 def main(queue_names: list[str]) -> None:
+    load_dotenv()  # a local .env, if any; real environment variables win
     app = create_app()
     with app.app_context():
         worker = Worker(queue_names or QUEUE_NAMES, connection=rq_connection())

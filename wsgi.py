@@ -8,6 +8,10 @@ from gevent import monkey
 
 monkey.patch_all()
 
+from dotenv import load_dotenv  # noqa: E402
+
 from collab import create_app  # noqa: E402
+
+load_dotenv()  # a local .env, if any; real environment variables win
 
 app = create_app()

@@ -10,7 +10,11 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+# Local state of a non-production install: the SQLite file, the generated secret key, the
+# embedded servers' data. Overridable so that tests can run a whole stack in a temp folder.
+INSTANCE_DIR = Path(
+    os.environ.get("INSTANCE_DIR") or Path(__file__).resolve().parent.parent / "instance"
+)
 
 # Values that appear in tutorials and .env examples: never accept them as a signing key.
 WEAK_SECRET_KEYS = {

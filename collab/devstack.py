@@ -106,16 +106,34 @@ def mongo_server(port: int, storage: str = ":memory:", log_path: Path | None = N
     return running(args, port, log_path)
 
 
-def local_environment(redis_port: int, mongo_port: int) -> dict[str, str]:
+def local_environment(redis_url: str, mongo_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("APP_ENV", "development")
-    env["REDIS_URL"] = f"redis://{LOOPBACK}:{redis_port}/0"
-    env["MONGODB_URL"] = f"mongodb://{LOOPBACK}:{mongo_port}"
+    env["REDIS_URL"] = redis_url
+    env["MONGODB_URL"] = mongo_url
     env.setdefault("PORT", "5000")
     env.setdefault("WEB_BIND", LOOPBACK)
     # The Procfile calls `gunicorn`, `flask` and `python`: take them from this environment.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def embedded_redis(stack: ExitStack) -> str:
+    """REDIS_URL when the user gave one, else a private redis-server kept in instance/."""
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    port = int(os.environ.get("LOCAL_REDIS_PORT", 6390))
+    stack.enter_context(redis_server(port, INSTANCE_DIR / "redis", INSTANCE_DIR / "redis.log"))
+    return f"redis://{LOOPBACK}:{port}/0"
+
+
+def embedded_mongo(stack: ExitStack) -> str:
+    """MONGODB_URL when the user gave one, else a local MongoDB-compatible server."""
+    if os.environ.get("MONGODB_URL"):
+        return os.environ["MONGODB_URL"]
+    port = int(os.environ.get("LOCAL_MONGO_PORT", 27027))
+    stack.enter_context(mongo_server(port, str(INSTANCE_DIR / "mongo"), INSTANCE_DIR / "mongo.log"))
+    return f"mongodb://{LOOPBACK}:{port}"
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -142,20 +160,12 @@ def run_processes(env: dict[str, str], names: tuple[str, ...] = ("web", "worker"
 
 def main() -> int:
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
-    redis_port = int(os.environ.get("LOCAL_REDIS_PORT", 6390))
-    mongo_port = int(os.environ.get("LOCAL_MONGO_PORT", 27027))
     with ExitStack() as stack:
-        stack.enter_context(
-            redis_server(redis_port, INSTANCE_DIR / "redis", INSTANCE_DIR / "redis.log")
-        )
-        stack.enter_context(
-            mongo_server(mongo_port, str(INSTANCE_DIR / "mongo"), INSTANCE_DIR / "mongo.log")
-        )
-        env = local_environment(redis_port, mongo_port)
+        env = local_environment(embedded_redis(stack), embedded_mongo(stack))
         migrate(env)
         print(
-            f"collab is starting on http://{LOOPBACK}:{env['PORT']} "
-            f"(Redis :{redis_port}, MongoDB-compatible :{mongo_port}, SQLite in instance/)",
+            f"collab: http://{LOOPBACK}:{env['PORT']}  (API docs: /api/openapi.json; "
+            f"Redis {env['REDIS_URL']}, MongoDB {env['MONGODB_URL']}, data in {INSTANCE_DIR})",
             flush=True,
         )
         return run_processes(env)

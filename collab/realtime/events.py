@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
-from flask_socketio import join_room
+from flask_socketio import ConnectionRefusedError, join_room
 from jwt import ExpiredSignatureError, PyJWTError
 
 from collab.auth.tokens import active_user_for
