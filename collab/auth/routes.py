@@ -79,12 +79,14 @@ class Logout(MethodView):
     @blp.response(200, MessageSchema)
     def post(self, data):
         """Close this session: its access and refresh tokens stop working"""
-        closing = [AuthSession.id == current_session_id()]
-        if data and data.get("refresh_token"):
-            claims = tokens.decode_refresh_token(data["refresh_token"])
-            if claims["sub"] == str(current_user.id):
-                closing = [AuthSession.id.in_([current_session_id(), uuid.UUID(claims["sid"])])]
-        tokens.revoke_sessions(*closing)
+        # The caller's own session closes whatever the optional body holds: an expired or
+        # invalid refresh token there must not leave the access token working.
+        closing = [current_session_id()]
+        token = (data or {}).get("refresh_token")
+        claims = tokens.refresh_claims(token) if token else None
+        if claims is not None and claims["sub"] == str(current_user.id):
+            closing.append(uuid.UUID(claims["sid"]))
+        tokens.revoke_sessions(AuthSession.id.in_(closing), AuthSession.user_id == current_user.id)
         db.session.commit()
         return message("Logged out successfully")
 

@@ -1,8 +1,22 @@
 from __future__ import annotations
 
-from marshmallow import Schema, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-USERNAME = validate.Regexp(
+
+class FullMatch(validate.Regexp):
+    """A Regexp that must match the whole value.
+
+    marshmallow's Regexp uses `re.match`, where `$` also matches before a final newline, so
+    "alice\n" would pass `^...$`. The pattern stays as written for the OpenAPI document.
+    """
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+USERNAME = FullMatch(
     r"^[A-Za-z0-9_.-]{3,32}$",
     error="3 to 32 characters: letters, digits, '_', '.' or '-'",
 )

@@ -60,12 +60,21 @@ def issue_tokens(user_id: uuid.UUID, session: AuthSession) -> dict:
     }
 
 
-def decode_refresh_token(token: str) -> dict:
+def refresh_claims(token: str) -> dict | None:
+    """The claims of a genuine, unexpired refresh token; None for anything else."""
     try:
         claims = decode_token(token)
+        uuid.UUID(str(claims.get("sid")))
     except (PyJWTError, JWTExtendedException, ValueError):
-        abort(401, message=INVALID_REFRESH)
-    if claims.get("type") != "refresh" or "sid" not in claims:
+        return None
+    if claims.get("type") != "refresh" or not claims.get("jti"):
+        return None
+    return claims
+
+
+def decode_refresh_token(token: str) -> dict:
+    claims = refresh_claims(token)
+    if claims is None:
         abort(401, message=INVALID_REFRESH)
     return claims
 
