@@ -29,6 +29,11 @@ def message(text: str) -> dict:
     return {"message": text}
 
 
-def strict_boolean(**kwargs) -> fields.Boolean:
-    """A JSON true/false only: marshmallow's default also takes "yes", "on", "1"..."""
-    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+class JsonBoolean(fields.Boolean):
+    """A JSON true or false, nothing else: marshmallow's Boolean also takes "yes", "on", 1...
+    (and even with truthy={True}, 1 passes, since 1 == True in Python)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value

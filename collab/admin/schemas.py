@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from collab.schemas import strict_boolean
+from collab.schemas import JsonBoolean
 
 
 class FlagSchema(Schema):
@@ -14,4 +14,4 @@ class FlagSchema(Schema):
 
 
 class FlagUpdateSchema(Schema):
-    enabled = strict_boolean(required=True)
+    enabled = JsonBoolean(required=True)

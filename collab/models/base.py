@@ -47,9 +47,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), uuid.UUID: Uuid()}
 
 
+def same_as_created(context) -> datetime:
+    # A new row was last updated when it was created, to the microsecond.
+    return context.get_current_parameters()["created_at"]
+
+
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=same_as_created, onupdate=utcnow)
 
 
 def new_id() -> uuid.UUID:

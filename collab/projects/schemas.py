@@ -2,20 +2,20 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from collab.schemas import strict_boolean
+from collab.schemas import JsonBoolean
 from collab.workspaces.schemas import DESCRIPTION, NAME, WorkspaceSchema
 
 
 class ProjectCreateSchema(Schema):
     name = fields.String(required=True, validate=NAME)
     description = fields.String(load_default="", validate=DESCRIPTION)
-    is_public = strict_boolean(load_default=False)
+    is_public = JsonBoolean(load_default=False)
 
 
 class ProjectUpdateSchema(Schema):
     name = fields.String(validate=NAME)
     description = fields.String(validate=DESCRIPTION)
-    is_public = strict_boolean()
+    is_public = JsonBoolean()
 
 
 class ProjectSchema(Schema):
