@@ -46,12 +46,19 @@ def init_extensions(app: Flask) -> None:
         redis_client,
     )
     from collab.flags import FlagCache
+    from collab.http import RequestRulesDocPlugin
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         enable_sqlite_pragmas(app)
-    api.init_app(app, spec_kwargs={"components": {"securitySchemes": BEARER_SCHEME}})
+    api.init_app(
+        app,
+        spec_kwargs={
+            "components": {"securitySchemes": BEARER_SCHEME},
+            "extra_plugins": [RequestRulesDocPlugin()],
+        },
+    )
     jwt.init_app(app)
     register_jwt_handlers(jwt)
     limiter.init_app(app)

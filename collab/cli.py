@@ -1,9 +1,14 @@
-"""Operator commands: `flask --app wsgi <command>`."""
+"""Operator commands: `flask --app wsgi <command>`.
+
+Each command pushes the app context itself (with_appcontext): the `flask` command does so for
+app commands, but `app.cli` invoked directly (app.test_cli_runner(), scripts) does not.
+"""
 
 from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +24,7 @@ from collab.models import User
 @click.option("--email", required=True)
 @click.option("--username", required=True)
 @click.option("--password", required=True, prompt=True, hide_input=True)
+@with_appcontext
 def create_admin(email: str, username: str, password: str) -> None:
     """Create an administrator, or promote the existing user with that email."""
     email = email.strip().lower()
@@ -30,6 +36,7 @@ def create_admin(email: str, username: str, password: str) -> None:
     try:
         db.session.commit()
     except IntegrityError as error:
+        db.session.rollback()
         raise click.ClickException("That username is already taken") from error
     click.echo(f"{verb} administrator {user.email} ({user.id})")
 
@@ -54,6 +61,7 @@ def flags_group() -> None:
 
 
 @flags_group.command("list")
+@with_appcontext
 def list_flags() -> None:
     for name in sorted(flags.FLAGS):
         state = flags.flag_state(name)
@@ -63,6 +71,7 @@ def list_flags() -> None:
 @flags_group.command("set")
 @click.argument("name", type=click.Choice(sorted(flags.FLAGS)))
 @click.argument("value", type=click.Choice(["on", "off"]))
+@with_appcontext
 def set_flag(name: str, value: str) -> None:
     flags.set_flag(name, value == "on")
     click.echo(f"{name} is now {value}")

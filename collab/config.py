@@ -35,7 +35,12 @@ def env_str(name: str, default: str | None = None) -> str | None:
 
 def env_int(name: str, default: int) -> int:
     value = env_str(name)
-    return int(value) if value is not None else default
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise RuntimeError(f"{name} must be a whole number, not {value!r}.") from None
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -80,17 +85,38 @@ def local_secret_key() -> str:
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     path = INSTANCE_DIR / "secret_key"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
+        # Written aside, then linked into place: processes starting together (web and
+        # worker) never read a half-written file, and exactly one key wins.
+        draft = INSTANCE_DIR / f".secret_key.{os.getpid()}.{secrets.token_hex(8)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process linked its key first: use that one
+        finally:
+            draft.unlink()
     return path.read_text().strip()
+
+
+# Only these relax the production rules; any other APP_ENV (a typo, "prod", "staging") gets
+# them, so that a misspelt variable can never start a deployment on a generated local key.
+NON_PRODUCTION_ENVS = {"development", "testing"}
+
+
+def app_environment() -> str:
+    return (env_str("APP_ENV", "production") or "production").lower()
 
 
 def resolve_secret_key(app_env: str) -> str:
     key = env_str("SECRET_KEY")
-    if app_env == "production":
+    if app_env not in NON_PRODUCTION_ENVS:
         if key is None:
-            raise RuntimeError("SECRET_KEY is not set: refusing to start in production mode.")
+            raise RuntimeError(
+                f"SECRET_KEY is not set: refusing to start with APP_ENV={app_env} "
+                f"(only {' and '.join(sorted(NON_PRODUCTION_ENVS))} may run without one)."
+            )
         if not is_strong_secret(key):
             raise RuntimeError(
                 f"SECRET_KEY is too weak: use at least {MIN_SECRET_KEY_LENGTH} random characters "
@@ -118,7 +144,7 @@ class Config:
     TESTING = False
 
     def __init__(self) -> None:
-        self.APP_ENV = env_str("APP_ENV", "production")
+        self.APP_ENV = app_environment()
         self.SECRET_KEY = resolve_secret_key(self.APP_ENV)
         self.JWT_SECRET_KEY = self.SECRET_KEY
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import redis
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_limiter import Limiter
+from flask_limiter import Limiter, RateLimitExceeded
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
@@ -16,7 +18,7 @@ from pymongo.database import Database
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from collab.models.base import Base
-from collab.ratelimit import rate_limit_key
+from collab.ratelimit import configured, rate_limit_key
 
 
 class RedisHandle:
@@ -24,9 +26,10 @@ class RedisHandle:
 
     A BlockingConnectionPool waits for a free connection instead of raising when the pool is
     exhausted (redis-py 8 caps the default pool and raises MaxConnectionsError).
-    """
 
-    client: redis.Redis
+    The client belongs to the app (app.extensions), not to this shared handle: every app the
+    factory builds talks to its own REDIS_URL, even when several live in one process.
+    """
 
     def init_app(self, app: Flask) -> None:
         pool = redis.BlockingConnectionPool.from_url(
@@ -37,36 +40,110 @@ class RedisHandle:
             socket_connect_timeout=2,
             decode_responses=True,
         )
-        self.client = redis.Redis(connection_pool=pool)
-        app.extensions["collab_redis"] = self
+        app.extensions["collab_redis"] = redis.Redis(connection_pool=pool)
+
+    @property
+    def client(self) -> redis.Redis:
+        return current_app.extensions["collab_redis"]
 
     def __getattr__(self, name: str):
         return getattr(self.client, name)
 
 
 class MongoHandle:
-    """pymongo client created lazily, so forked workers open their own sockets."""
+    """pymongo client created lazily, so forked workers open their own sockets; one per app."""
 
     def init_app(self, app: Flask) -> None:
-        self.url = app.config["MONGODB_URL"]
-        self.database_name = app.config["MONGODB_DATABASE"]
-        self._client: MongoClient | None = None
-        app.extensions["collab_mongo"] = self
+        app.extensions["collab_mongo"] = LazyMongoClient(
+            app.config["MONGODB_URL"], app.config["MONGODB_DATABASE"]
+        )
 
     @property
     def client(self) -> MongoClient:
-        if self._client is None:
-            self._client = MongoClient(
-                self.url,
-                serverSelectionTimeoutMS=2000,
-                connectTimeoutMS=2000,
-                tz_aware=True,
-            )
-        return self._client
+        return current_app.extensions["collab_mongo"].client
+
+    @property
+    def db(self) -> Database:
+        return current_app.extensions["collab_mongo"].db
+
+
+class LazyMongoClient:
+    def __init__(self, url: str, database_name: str) -> None:
+        self.url = url
+        self.database_name = database_name
+        self._client: MongoClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> MongoClient:
+        with self._lock:
+            if self._client is None:
+                self._client = MongoClient(
+                    self.url,
+                    serverSelectionTimeoutMS=2000,
+                    connectTimeoutMS=2000,
+                    tz_aware=True,
+                )
+            return self._client
 
     @property
     def db(self) -> Database:
         return self.client[self.database_name]
+
+
+class PerAppAttribute:
+    """A Limiter attribute stored per Flask app instead of on the shared extension object."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, limiter: CollabLimiter | None, owner: type | None = None):
+        if limiter is None:
+            return self
+        values = limiter.app_values()
+        return values[self.name] if self.name in values else limiter.initial_values[self.name]
+
+    def __set__(self, limiter: CollabLimiter, value) -> None:
+        limiter.app_values()[self.name] = value
+
+
+class CollabLimiter(Limiter):
+    """flask-limiter keeps its on/off switch and its storage on the extension object, so the
+    last app built would decide them for every app in the process (RATELIMIT_ENABLED=false in
+    one app switched limiting off everywhere; a second app's RATELIMIT_STORAGE_URL replaced the
+    first's). Those live in each app's extensions here; the default limit is read from the
+    current app's RATELIMIT_DEFAULT on every request (flask-limiter keeps the first app's)."""
+
+    enabled = PerAppAttribute()
+    _storage = PerAppAttribute()
+    _limiter = PerAppAttribute()
+    _storage_dead = PerAppAttribute()
+    _fallback_storage = PerAppAttribute()
+    _fallback_limiter = PerAppAttribute()
+
+    def __init__(self, **kwargs) -> None:
+        self.initial_values: dict = {"_fallback_storage": None}
+        self._binding: Flask | None = None
+        self._constructing = True
+        super().__init__(**kwargs)
+        self._constructing = False
+
+    def init_app(self, app: Flask) -> None:
+        self._binding = app
+        try:
+            super().init_app(app)
+        finally:
+            self._binding = None
+
+    def app_values(self) -> dict:
+        if self._constructing:
+            return self.initial_values
+        app = self._binding
+        if app is None and has_app_context():
+            app = current_app._get_current_object()
+        if app is None:
+            return self.initial_values
+        return app.extensions.setdefault("collab_limiter_state", {})
 
 
 class CollabApi(Api):
@@ -75,6 +152,12 @@ class CollabApi(Api):
     def handle_http_exception(self, error: HTTPException):
         payload, status, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description)
+        if isinstance(error, RateLimitExceeded):
+            # flask-limiter's description is the bare limit ("5 per 1 minute").
+            payload["message"] = (
+                f"Too many requests: the limit is {error.description}; "
+                "retry after the number of seconds in Retry-After"
+            )
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers = {**headers, "Allow": ", ".join(sorted(error.valid_methods))}
         return payload, status, headers
@@ -85,7 +168,7 @@ db = SQLAlchemy(metadata=Base.metadata)
 migrate = Migrate()
 api = CollabApi()
 jwt = JWTManager()
-limiter = Limiter(key_func=rate_limit_key)
+limiter = CollabLimiter(key_func=rate_limit_key, default_limits=[configured("RATELIMIT_DEFAULT")])
 socketio = SocketIO()
 cors = CORS()
 redis_client = RedisHandle()

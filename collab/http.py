@@ -1,9 +1,14 @@
-"""Request-wide rules that no single view owns: content types and maintenance mode."""
+"""Request-wide rules that no single view owns: body size, content types, maintenance mode."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Iterable
+
+from apispec import BasePlugin
 from flask import Flask, request
 from flask_smorest import abort
+from werkzeug.wsgi import get_content_length
 
 from collab import flags
 
@@ -36,6 +41,90 @@ def refuse_writes_in_maintenance() -> None:
         abort(503, message="The service is in maintenance mode; try again later")
 
 
+class StreamedBodyLimit:
+    """WSGI middleware: the 1 MiB cap for bodies sent without Content-Length (chunked).
+
+    Werkzeug does not refuse such a body when it is over MAX_CONTENT_LENGTH: it silently cuts
+    it at the cap, so a view would parse a truncated body, or accept one padded past the cap.
+    Here the body is buffered up to one byte past the cap and given a Content-Length instead of
+    its chunked Transfer-Encoding; Werkzeug then answers 413 for it as for any declared
+    oversized body.
+    """
+
+    def __init__(self, wsgi_app: Callable, max_length: int) -> None:
+        self.wsgi_app = wsgi_app
+        self.max_length = max_length
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # Werkzeug's own test: no Content-Length, or a chunked Transfer-Encoding (which wins).
+        if environ.get("wsgi.input_terminated") and get_content_length(environ) is None:
+            body = read_at_most(environ["wsgi.input"], self.max_length + 1)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.wsgi_app(environ, start_response)
+
+
+def read_at_most(stream, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = stream.read(min(64 * 1024, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def register_request_rules(app: Flask) -> None:
+    if app.config.get("MAX_CONTENT_LENGTH"):
+        app.wsgi_app = StreamedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     app.before_request(require_json_body)
     app.before_request(refuse_writes_in_maintenance)
+
+
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+INTEGER = {"schema": {"type": "integer"}}
+RATE_LIMITED = {
+    "description": "Rate limit exceeded: retry after Retry-After seconds",
+    "content": ERROR_CONTENT,
+    "headers": {
+        "Retry-After": {**INTEGER, "description": "Seconds until a request is accepted again"},
+        "X-RateLimit-Limit": {**INTEGER, "description": "Requests allowed in the window"},
+        "X-RateLimit-Remaining": {**INTEGER, "description": "Requests left in the window"},
+        "X-RateLimit-Reset": {**INTEGER, "description": "Unix time the window resets at"},
+    },
+}
+IN_MAINTENANCE = {
+    "description": "Maintenance mode: writes are refused for now",
+    "content": ERROR_CONTENT,
+}
+# Lazily registered by flask-smorest for every HTTP status, in the Error shape.
+BODY_ERRORS = {
+    "400": "BAD_REQUEST",
+    "413": "REQUEST_ENTITY_TOO_LARGE",
+    "415": "UNSUPPORTED_MEDIA_TYPE",
+}
+
+
+class RequestRulesDocPlugin(BasePlugin):
+    """apispec plugin: documents on each operation the errors that request-wide rules give
+    (rate limiting, maintenance mode, malformed, oversized or non-JSON bodies), which no
+    view's own decorators mention."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
+        rule = kwargs.get("rule")
+        endpoint = rule.endpoint if rule is not None else ""
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("429", RATE_LIMITED)
+            if method.upper() in WRITE_METHODS and not is_exempt(endpoint):
+                responses.setdefault("503", IN_MAINTENANCE)
+            if "requestBody" in operation:
+                for status, name in BODY_ERRORS.items():
+                    responses.setdefault(status, name)
+
+
+def is_exempt(endpoint: str) -> bool:
+    blueprint = endpoint.rpartition(".")[0]
+    return blueprint in MAINTENANCE_EXEMPT_BLUEPRINTS or endpoint in MAINTENANCE_EXEMPT_ENDPOINTS

@@ -8,6 +8,7 @@ from flask import current_app, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
+from werkzeug.exceptions import HTTPException
 
 
 def client_ip() -> str:
@@ -38,8 +39,18 @@ def ip_key() -> str:
     return f"ip:{client_ip()}"
 
 
+def json_body() -> object:
+    """The request's JSON body, or None. Never raises: flask-limiter takes any exception from a
+    key function for a storage failure and falls back to per-process memory for every later
+    request. A body over MAX_CONTENT_LENGTH raises 413 here; the view refuses it anyway."""
+    try:
+        return request.get_json(silent=True)
+    except HTTPException:
+        return None
+
+
 def login_email_key() -> str:
-    body = request.get_json(silent=True)
+    body = json_body()
     email = body.get("email") if isinstance(body, dict) else None
     if not isinstance(email, str):
         return f"ip:{client_ip()}"
