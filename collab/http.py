@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Callable, Iterable
 
@@ -23,6 +24,8 @@ def has_body() -> bool:
 
 
 def require_json_body() -> None:
+    if request.routing_exception is not None:
+        return  # an unknown route or method answers 404/405 whatever the body
     if request.method in WRITE_METHODS and has_body() and not request.is_json:
         abort(415, message="Request bodies must be JSON (Content-Type: application/json)")
 
@@ -117,9 +120,9 @@ class RequestRulesDocPlugin(BasePlugin):
         endpoint = rule.endpoint if rule is not None else ""
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
-            responses.setdefault("429", RATE_LIMITED)
+            responses.setdefault("429", copy.deepcopy(RATE_LIMITED))
             if method.upper() in WRITE_METHODS and not is_exempt(endpoint):
-                responses.setdefault("503", IN_MAINTENANCE)
+                responses.setdefault("503", copy.deepcopy(IN_MAINTENANCE))
             if "requestBody" in operation:
                 for status, name in BODY_ERRORS.items():
                     responses.setdefault(status, name)
