@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import redis
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter import RateLimitExceeded
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
@@ -18,7 +18,7 @@ from pymongo.database import Database
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from collab.models.base import Base
-from collab.ratelimit import configured, rate_limit_key
+from collab.ratelimit import CollabLimiter, configured, rate_limit_key
 
 
 class RedisHandle:
@@ -89,61 +89,6 @@ class LazyMongoClient:
     @property
     def db(self) -> Database:
         return self.client[self.database_name]
-
-
-class PerAppAttribute:
-    """A Limiter attribute stored per Flask app instead of on the shared extension object."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, limiter: CollabLimiter | None, owner: type | None = None):
-        if limiter is None:
-            return self
-        values = limiter.app_values()
-        return values[self.name] if self.name in values else limiter.initial_values[self.name]
-
-    def __set__(self, limiter: CollabLimiter, value) -> None:
-        limiter.app_values()[self.name] = value
-
-
-class CollabLimiter(Limiter):
-    """flask-limiter keeps its on/off switch and its storage on the extension object, so the
-    last app built would decide them for every app in the process (RATELIMIT_ENABLED=false in
-    one app switched limiting off everywhere; a second app's RATELIMIT_STORAGE_URL replaced the
-    first's). Those live in each app's extensions here; the default limit is read from the
-    current app's RATELIMIT_DEFAULT on every request (flask-limiter keeps the first app's)."""
-
-    enabled = PerAppAttribute()
-    _storage = PerAppAttribute()
-    _limiter = PerAppAttribute()
-    _storage_dead = PerAppAttribute()
-    _fallback_storage = PerAppAttribute()
-    _fallback_limiter = PerAppAttribute()
-
-    def __init__(self, **kwargs) -> None:
-        self.initial_values: dict = {"_fallback_storage": None}
-        self._binding: Flask | None = None
-        self._constructing = True
-        super().__init__(**kwargs)
-        self._constructing = False
-
-    def init_app(self, app: Flask) -> None:
-        self._binding = app
-        try:
-            super().init_app(app)
-        finally:
-            self._binding = None
-
-    def app_values(self) -> dict:
-        if self._constructing:
-            return self.initial_values
-        app = self._binding
-        if app is None and has_app_context():
-            app = current_app._get_current_object()
-        if app is None:
-            return self.initial_values
-        return app.extensions.setdefault("collab_limiter_state", {})
 
 
 class CollabApi(Api):
