@@ -9,6 +9,7 @@ with the same helpers.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ from collab.config import INSTANCE_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -63,11 +65,29 @@ def running(args: list[str], port: int, log_path: Path | None = None):
     with ExitStack() as stack:
         log = stack.enter_context(open(log_path, "ab")) if log_path else subprocess.DEVNULL
         process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         stack.callback(stop, process)
         wait_for_port(port, process)
         yield process
+
+
+try:
+    # Loaded up front: the child after fork should only make the one call.
+    LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:
+    LIBC = None
+
+
+def die_with_parent() -> None:
+    """In the child: be sent SIGTERM when the process that started us dies, even by SIGKILL,
+    so that no server outlives the stack (Linux only; elsewhere a no-op)."""
+    if LIBC is not None:
+        LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop(process: subprocess.Popen, grace: float = 10) -> None:
@@ -158,7 +178,14 @@ def run_processes(env: dict[str, str], names: tuple[str, ...] = ("web", "worker"
     return manager.returncode or 0
 
 
+def exit_on_sigterm(signum: int, frame) -> None:
+    # Unwinds the ExitStack below, so the servers started so far are stopped.
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
+    # Until honcho takes over signal handling, SIGTERM must still stop what was started.
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         env = local_environment(embedded_redis(stack), embedded_mongo(stack))

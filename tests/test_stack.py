@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -184,3 +185,34 @@ def test_wsgi_patches_gevent_before_psycopg_is_imported():
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "wait_poll"
+
+
+def test_sigterm_during_startup_stops_the_servers_started_so_far(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in STACK_VARIABLES}
+    redis_port = free_port()
+    env.update(
+        INSTANCE_DIR=str(tmp_path),
+        PORT=str(free_port()),
+        LOCAL_REDIS_PORT=str(redis_port),
+        LOCAL_MONGO_PORT=str(free_port()),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "collab.devstack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # Redis comes up first, before MongoDB and the web
+        try:
+            socket.create_connection(("127.0.0.1", redis_port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    process.wait(30)
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
