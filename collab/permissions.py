@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
-from flask_jwt_extended import current_user, jwt_required
+from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint, abort
 from sqlalchemy import and_, select
 
+from collab.auth.identity import current_user, current_user_id
 from collab.errors import ErrorSchema
 from collab.extensions import db
-from collab.models import Membership, Project, Role, User
+from collab.models import Membership, Project, Role
 
 PROJECT_NOT_FOUND = "Project not found"
 
@@ -51,12 +52,12 @@ class ProjectAccess:
 
 def project_access(project_id: uuid.UUID, needed: Role | None = None) -> ProjectAccess:
     """Load a project with the caller's role; 404 when the caller may not see it at all."""
-    user: User = current_user
+    user_id = current_user_id()
     row = db.session.execute(
         select(Project, Membership.role)
         .outerjoin(
             Membership,
-            and_(Membership.project_id == Project.id, Membership.user_id == user.id),
+            and_(Membership.project_id == Project.id, Membership.user_id == user_id),
         )
         .where(Project.id == project_id)
     ).first()

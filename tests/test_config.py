@@ -37,7 +37,7 @@ CONFIG_VARIABLES = (
     "MONGODB_DATABASE",
     "CORS_ORIGINS",
     "REDIS_MAX_CONNECTIONS",
-    "CACHE_TTL_SECONDS",
+    "SESSION_CACHE_SECONDS",
     "LOG_LEVEL",
 )
 
@@ -233,7 +233,7 @@ def test_defaults(env):
         "CORS_ORIGINS": [],
         "PROXY_COUNT": 0,
         "FEATURE_FLAG_CACHE_SECONDS": 5,
-        "CACHE_TTL_SECONDS": 60,
+        "SESSION_CACHE_SECONDS": 60,
         "LOG_LEVEL": "INFO",
     }
     assert {name: getattr(config, name) for name in expected} == expected

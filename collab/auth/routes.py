@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from flask_jwt_extended import current_user, get_jwt
 from flask_smorest import Blueprint, abort
 
 from collab.auth import service, tokens
+from collab.auth.identity import current_session_id, current_user, current_user_id
 from collab.auth.schemas import (
     ChangePasswordSchema,
     LoginSchema,
@@ -28,10 +28,6 @@ from collab.ratelimit import configured, ip_key, login_email_key
 from collab.schemas import MessageSchema, message
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
-
-
-def current_session_id() -> uuid.UUID:
-    return uuid.UUID(get_jwt()["sid"])
 
 
 @blp.route("/register")
@@ -84,9 +80,11 @@ class Logout(MethodView):
         closing = [current_session_id()]
         token = (data or {}).get("refresh_token")
         claims = tokens.refresh_claims(token) if token else None
-        if claims is not None and claims["sub"] == str(current_user.id):
+        if claims is not None and claims["sub"] == str(current_user_id()):
             closing.append(uuid.UUID(claims["sid"]))
-        tokens.revoke_sessions(AuthSession.id.in_(closing), AuthSession.user_id == current_user.id)
+        tokens.revoke_sessions(
+            AuthSession.id.in_(closing), AuthSession.user_id == current_user_id()
+        )
         db.session.commit()
         return message("Logged out successfully")
 
@@ -133,7 +131,7 @@ class Sessions(MethodView):
     def get(self):
         """The current user's open sessions (logged-in devices)"""
         sid = current_session_id()
-        sessions = tokens.active_sessions(current_user.id)
+        sessions = tokens.active_sessions(current_user_id())
         return [{**vars_of(s), "current": s.id == sid} for s in sessions]
 
 
@@ -144,7 +142,7 @@ class SessionItem(MethodView):
     def delete(self, session_id):
         """Close one of the current user's sessions"""
         closed = tokens.revoke_sessions(
-            AuthSession.id == session_id, AuthSession.user_id == current_user.id
+            AuthSession.id == session_id, AuthSession.user_id == current_user_id()
         )
         db.session.commit()
         if not closed:

@@ -21,6 +21,7 @@ from flask_smorest import abort
 from jwt import PyJWTError
 from sqlalchemy import select, update
 
+from collab.auth import session_cache
 from collab.errors import error_response
 from collab.extensions import db
 from collab.models import AuthSession, User, utcnow
@@ -110,30 +111,46 @@ def rotate_refresh_token(token: str) -> dict:
 
 
 def revoke_sessions(*conditions) -> int:
-    return db.session.execute(
+    """Close the matching open sessions (the caller commits). Their cache entries turn into
+    tombstones first, so no request can use them once the commit lands."""
+    closed = db.session.scalars(
         update(AuthSession)
         .where(AuthSession.revoked_at.is_(None), *conditions)
         .values(revoked_at=utcnow())
-    ).rowcount
+        .returning(AuthSession.id)
+    ).all()
+    session_cache.tombstone(closed)
+    return len(closed)
 
 
-def active_user_for(claims: dict) -> User | None:
-    """The token's user, provided its session is still open."""
+def session_is_open(claims: dict) -> bool:
+    """Whether the access token's session is still open: Redis first, then the database."""
     try:
         session_id = uuid.UUID(claims["sid"])
         user_id = uuid.UUID(claims["sub"])
     except (KeyError, ValueError, TypeError):
-        return None
-    return db.session.execute(
-        select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)
-        .where(
+        return False
+    cached = session_cache.cached_owner(session_id)
+    if cached is not None:
+        return cached == str(user_id)
+    row = db.session.execute(
+        select(AuthSession.user_id, AuthSession.expires_at).where(
             AuthSession.id == session_id,
-            User.id == user_id,
             AuthSession.revoked_at.is_(None),
             AuthSession.expires_at > utcnow(),
         )
-    ).scalar_one_or_none()
+    ).first()
+    if row is None:
+        return False
+    session_cache.remember_open(session_id, row.user_id, row.expires_at)
+    return row.user_id == user_id
+
+
+def active_user_for(claims: dict) -> User | None:
+    """The token's user, provided its session is still open."""
+    if not session_is_open(claims):
+        return None
+    return db.session.get(User, uuid.UUID(claims["sub"]))
 
 
 def active_sessions(user_id: uuid.UUID) -> list[AuthSession]:
@@ -156,15 +173,7 @@ def register_jwt_handlers(jwt: JWTManager) -> None:
 
     @jwt.token_in_blocklist_loader
     def session_closed(header: dict, claims: dict) -> bool:
-        if claims.get("type") != "access":
-            return True
-        user = active_user_for(claims)
-        request.environ["collab.user"] = user
-        return user is None
-
-    @jwt.user_lookup_loader
-    def load_user(header: dict, claims: dict) -> User | None:
-        return request.environ.get("collab.user") or active_user_for(claims)
+        return claims.get("type") != "access" or not session_is_open(claims)
 
     def unauthorized(message: str):
         return error_response(401, message, {"WWW-Authenticate": "Bearer"})

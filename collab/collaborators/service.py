@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from flask_jwt_extended import current_user
 from flask_smorest import abort
 from sqlalchemy import select
 
+from collab.auth.identity import current_user_id
 from collab.auth.service import commit_or_conflict
 from collab.extensions import db
 from collab.models import Membership, Role, User
@@ -81,7 +81,7 @@ def change_role(access: ProjectAccess, user_id: uuid.UUID, role: str) -> dict:
 
 def remove(access: ProjectAccess, user_id: uuid.UUID) -> str:
     """The owner removes anyone else; any member may remove themself (leave)."""
-    leaving = user_id == current_user.id
+    leaving = user_id == current_user_id()
     if not leaving:
         access.require(Role.OWNER)
     membership = find_membership(access, user_id)

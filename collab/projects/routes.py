@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
+from collab.auth.identity import current_user_id
 from collab.etags import etag_header
 from collab.models import Role
 from collab.permissions import (
@@ -39,7 +39,7 @@ class Projects(MethodView):
     )
     def get(self, page):
         """Projects the caller owns or is a member of, newest first"""
-        projects, total = service.projects_of(current_user, page["skip"], page["limit"])
+        projects, total = service.projects_of(current_user_id(), page["skip"], page["limit"])
         return projects, {"X-Total-Count": str(total)}
 
     @auth_required(blp)
@@ -47,7 +47,7 @@ class Projects(MethodView):
     @blp.response(201, ProjectSchema)
     def post(self, data):
         """Create a project; the caller becomes its owner"""
-        project = service.create_project(current_user, data)
+        project = service.create_project(current_user_id(), data)
         return project, {
             "Location": f"{blp.url_prefix}/{project.id}",
             **etag_header(project),
