@@ -35,6 +35,7 @@ def create_app(config: Config | None = None) -> Flask:
 def init_extensions(app: Flask) -> None:
     from collab.auth.passwords import init_passwords
     from collab.auth.tokens import register_jwt_handlers
+    from collab.database import init_database
     from collab.extensions import (
         api,
         cors,
@@ -50,8 +51,7 @@ def init_extensions(app: Flask) -> None:
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        enable_sqlite_pragmas(app)
+    init_database(app)
     api.init_app(
         app,
         spec_kwargs={
@@ -98,24 +98,6 @@ def init_socketio(app: Flask) -> None:
         # instead of dropping the connection.
         max_http_buffer_size=2 * 1024 * 1024,
     )
-
-
-def enable_sqlite_pragmas(app: Flask) -> None:
-    """Foreign keys (ON DELETE CASCADE) and concurrent readers on the embedded database."""
-    from sqlalchemy import event
-
-    from collab.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-
-    @event.listens_for(engine, "connect")
-    def set_pragmas(connection, record) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
 
 
 def register_blueprints(app: Flask) -> None:

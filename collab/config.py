@@ -133,7 +133,9 @@ def engine_options(url: str) -> dict:
         "pool_size": env_int("DB_POOL_SIZE", 20),
         "max_overflow": env_int("DB_MAX_OVERFLOW", 20),
         "pool_timeout": 10,
-        "pool_pre_ping": True,
+        # Off by default: a round trip on every checkout. After a database restart the first
+        # request on each dead connection answers 503 and the pool reconnects.
+        "pool_pre_ping": env_bool("DB_POOL_PRE_PING", False),
         "pool_recycle": 1800,
     }
 

@@ -197,7 +197,7 @@ def test_postgres_gets_a_checked_pool(env):
     env.setenv("SECRET_KEY", STRONG_KEY)
     env.setenv("DATABASE_URL", "postgres://u:p@h/db")
     options = Config().SQLALCHEMY_ENGINE_OPTIONS
-    assert options["pool_pre_ping"] is True
+    assert options["pool_pre_ping"] is False
     assert (options["pool_size"], options["max_overflow"]) == (20, 20)
     env.setenv("DB_POOL_SIZE", "5")
     env.setenv("DB_MAX_OVERFLOW", "0")

@@ -392,3 +392,17 @@ def test_routing_errors_win_over_the_content_type_check(client, alice):
         "/api/v1/auth/me", data="x", content_type="text/plain", headers=alice.headers
     )
     assert wrong_method.status_code == 405 and "Allow" in wrong_method.headers
+
+
+def test_an_unreachable_database_is_a_503_not_a_500(make_app, alice):
+    """PostgreSQL on a port where nothing listens: the outage is reported, not leaked."""
+    from collab.devstack import free_port
+
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    client = make_app(DATABASE_URL=url, RATELIMIT_ENABLED="false").test_client()
+    response = client.get("/api/v1/projects", headers=alice.headers)
+    assert response.status_code == 503
+    assert response.json["code"] == 503
+    assert response.json["message"] == "The database is unavailable; try again shortly"
+    assert response.headers["Retry-After"] == "5"
+    assert "127.0.0.1" not in response.get_data(as_text=True)
