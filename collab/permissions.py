@@ -13,7 +13,8 @@ from functools import wraps
 
 from flask_jwt_extended import jwt_required
 from flask_smorest import Blueprint, abort
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, bindparam, select
+from sqlalchemy.orm import joinedload
 
 from collab.auth.identity import current_user, current_user_id
 from collab.errors import ErrorSchema
@@ -50,17 +51,25 @@ class ProjectAccess:
             abort(403, message=f"This requires the {needed.value} role in the project")
 
 
-def project_access(project_id: uuid.UUID, needed: Role | None = None) -> ProjectAccess:
+# The project with the caller's membership role (NULL when not a member), built once.
+PROJECT_WITH_ROLE = (
+    select(Project, Membership.role)
+    .outerjoin(
+        Membership,
+        and_(Membership.project_id == Project.id, Membership.user_id == bindparam("user_id")),
+    )
+    .where(Project.id == bindparam("project_id"))
+)
+# The same, with the owner's row joined in (for the project detail).
+PROJECT_WITH_OWNER_AND_ROLE = PROJECT_WITH_ROLE.options(joinedload(Project.owner))
+
+
+def project_access(
+    project_id: uuid.UUID, needed: Role | None = None, statement: Select = PROJECT_WITH_ROLE
+) -> ProjectAccess:
     """Load a project with the caller's role; 404 when the caller may not see it at all."""
-    user_id = current_user_id()
-    row = db.session.execute(
-        select(Project, Membership.role)
-        .outerjoin(
-            Membership,
-            and_(Membership.project_id == Project.id, Membership.user_id == user_id),
-        )
-        .where(Project.id == project_id)
-    ).first()
+    params = {"user_id": current_user_id(), "project_id": project_id}
+    row = db.session.execute(statement, params).first()
     if row is None or (row.role is None and not row.Project.is_public):
         abort(404, message=PROJECT_NOT_FOUND)
     access = ProjectAccess(project=row.Project, role=row.role)

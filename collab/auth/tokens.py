@@ -19,7 +19,7 @@ from flask_jwt_extended import (
 from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest import abort
 from jwt import PyJWTError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from collab.auth import session_cache
 from collab.errors import error_response
@@ -123,6 +123,13 @@ def revoke_sessions(*conditions) -> int:
     return len(closed)
 
 
+OPEN_SESSION = select(AuthSession.user_id, AuthSession.expires_at).where(
+    AuthSession.id == bindparam("session_id"),
+    AuthSession.revoked_at.is_(None),
+    AuthSession.expires_at > bindparam("now"),
+)
+
+
 def session_is_open(claims: dict) -> bool:
     """Whether the access token's session is still open: Redis first, then the database."""
     try:
@@ -133,13 +140,7 @@ def session_is_open(claims: dict) -> bool:
     cached = session_cache.cached_owner(session_id)
     if cached is not None:
         return cached == str(user_id)
-    row = db.session.execute(
-        select(AuthSession.user_id, AuthSession.expires_at).where(
-            AuthSession.id == session_id,
-            AuthSession.revoked_at.is_(None),
-            AuthSession.expires_at > utcnow(),
-        )
-    ).first()
+    row = db.session.execute(OPEN_SESSION, {"session_id": session_id, "now": utcnow()}).first()
     if row is None:
         return False
     session_cache.remember_open(session_id, row.user_id, row.expires_at)

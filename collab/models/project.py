@@ -40,7 +40,7 @@ class Project(TimestampMixin, Base):
     # Optimistic concurrency: every UPDATE checks and bumps it; it is also the ETag.
     version: Mapped[int] = mapped_column(default=1)
 
-    owner: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    owner: Mapped[User] = relationship()
     workspaces: Mapped[list[Workspace]] = relationship(
         back_populates="project",
         cascade="all, delete-orphan",

@@ -11,6 +11,7 @@ from collab.models import Role
 from collab.permissions import (
     FORBIDDEN,
     NOT_VISIBLE,
+    PROJECT_WITH_OWNER_AND_ROLE,
     STALE,
     auth_required,
     project_access,
@@ -61,7 +62,7 @@ class ProjectItem(MethodView):
     @blp.alt_response(404, **NOT_VISIBLE)
     def get(self, project_id):
         """A project with its owner, workspaces and the caller's role"""
-        access = project_access(project_id)
+        access = project_access(project_id, statement=PROJECT_WITH_OWNER_AND_ROLE)
         return service.detail(access), etag_header(access.project)
 
     @auth_required(blp)

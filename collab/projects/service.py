@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask_smorest import abort
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from collab.etags import check_if_match
 from collab.extensions import db
@@ -21,21 +21,31 @@ def create_project(owner_id: uuid.UUID, data: dict) -> Project:
     return project
 
 
-def projects_of(user_id: uuid.UUID, skip: int, limit: int) -> tuple[list[Project], int]:
+# Built once, with bound parameters: on this hot path, constructing the SQL expression costs
+# more CPU than the database takes to run it. Plain columns, no ORM instances: it is only dumped.
+PROJECT_PAGE = (
+    select(*Project.__table__.c, func.count().over().label("total"))
+    .where(
+        Project.id.in_(
+            select(Membership.project_id).where(Membership.user_id == bindparam("user_id"))
+        )
+    )
+    .order_by(Project.created_at.desc(), Project.id)
+    .offset(bindparam("skip"))
+    .limit(bindparam("limit"))
+)
+PROJECT_COUNT = select(func.count(Membership.id)).where(Membership.user_id == bindparam("user_id"))
+
+
+def projects_of(user_id: uuid.UUID, skip: int, limit: int) -> tuple[list, int]:
     """A page of the user's projects, newest first, and how many there are in all: one query,
     the total riding along as a window count."""
-    mine = select(Membership.project_id).where(Membership.user_id == user_id)
-    rows = db.session.execute(
-        select(Project, func.count().over().label("total"))
-        .where(Project.id.in_(mine))
-        .order_by(Project.created_at.desc(), Project.id)
-        .offset(skip)
-        .limit(limit)
-    ).all()
+    params = {"user_id": user_id, "skip": skip, "limit": limit}
+    rows = db.session.execute(PROJECT_PAGE, params).all()
     if rows:
-        return [row.Project for row in rows], rows[0].total
+        return rows, rows[0].total
     # Past the last page the window has no row to ride on.
-    return [], db.session.scalar(select(func.count()).select_from(mine.subquery()))
+    return [], db.session.scalar(PROJECT_COUNT, params)
 
 
 def detail(access: ProjectAccess) -> dict:
