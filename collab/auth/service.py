@@ -8,11 +8,11 @@ from flask_smorest import abort
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from collab import flags
+from collab import cache, flags
 from collab.auth.passwords import passwords
 from collab.auth.tokens import revoke_sessions
 from collab.extensions import db
-from collab.models import AuthSession, User
+from collab.models import AuthSession, Project, User
 
 LOGIN_FAILED = "Invalid email or password"
 TAKEN = "Email or username already taken"
@@ -75,6 +75,9 @@ def update_profile(user: User, changes: dict) -> User:
     for field, value in changes.items():
         setattr(user, field, value)
     commit_or_conflict("Username already taken")
+    # Project details show their owner's username and full name.
+    owned = db.session.scalars(select(Project.id).where(Project.owner_id == user.id))
+    cache.invalidate([cache.scope("project", project_id) for project_id in owned])
     return user
 
 

@@ -12,6 +12,7 @@ from collab.auth.service import commit_or_conflict
 from collab.extensions import db
 from collab.models import Membership, Role, User
 from collab.permissions import ProjectAccess
+from collab.projects.service import forget_cached
 
 ROLE_ORDER = {Role.OWNER: 0, Role.COLLABORATOR: 1, Role.VIEWER: 2}
 
@@ -67,6 +68,7 @@ def invite(access: ProjectAccess, email: str, role: str) -> dict:
     membership = Membership(project_id=access.project.id, user_id=user.id, role=Role(role))
     db.session.add(membership)
     commit_or_conflict("That user is already a member of the project")
+    forget_cached(access.project.id, [user.id])
     return member_row(membership)
 
 
@@ -76,6 +78,7 @@ def change_role(access: ProjectAccess, user_id: uuid.UUID, role: str) -> dict:
         abort(409, message="The owner's role cannot change; transfer ownership instead")
     membership.role = Role(role)
     db.session.commit()
+    forget_cached(access.project.id, [user_id])
     return member_row(membership)
 
 
@@ -89,4 +92,5 @@ def remove(access: ProjectAccess, user_id: uuid.UUID) -> str:
         abort(409, message="The owner cannot leave; transfer ownership first")
     db.session.delete(membership)
     db.session.commit()
+    forget_cached(access.project.id, [user_id])
     return "Left the project" if leaving else "Collaborator removed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -11,7 +12,6 @@ from collab.models import Role
 from collab.permissions import (
     FORBIDDEN,
     NOT_VISIBLE,
-    PROJECT_WITH_OWNER_AND_ROLE,
     STALE,
     auth_required,
     project_access,
@@ -40,8 +40,8 @@ class Projects(MethodView):
     )
     def get(self, page):
         """Projects the caller owns or is a member of, newest first"""
-        projects, total = service.projects_of(current_user_id(), page["skip"], page["limit"])
-        return projects, {"X-Total-Count": str(total)}
+        cached = service.cached_page(current_user_id(), page["skip"], page["limit"])
+        return jsonify(cached["items"]), {"X-Total-Count": str(cached["total"])}
 
     @auth_required(blp)
     @blp.arguments(ProjectCreateSchema)
@@ -62,8 +62,8 @@ class ProjectItem(MethodView):
     @blp.alt_response(404, **NOT_VISIBLE)
     def get(self, project_id):
         """A project with its owner, workspaces and the caller's role"""
-        access = project_access(project_id, statement=PROJECT_WITH_OWNER_AND_ROLE)
-        return service.detail(access), etag_header(access.project)
+        cached = service.cached_detail(project_id, current_user_id())
+        return jsonify(cached["body"]), {"ETag": f'"{cached["etag"]}"'}
 
     @auth_required(blp)
     @blp.arguments(ProjectUpdateSchema)

@@ -7,10 +7,12 @@ import uuid
 from flask_smorest import abort
 from sqlalchemy import bindparam, func, select
 
-from collab.etags import check_if_match
+from collab import cache
+from collab.etags import check_if_match, etag_of
 from collab.extensions import db
 from collab.models import Membership, Project, Role
-from collab.permissions import ProjectAccess
+from collab.permissions import PROJECT_WITH_OWNER_AND_ROLE, ProjectAccess, project_access
+from collab.projects.schemas import ProjectDetailSchema, ProjectSchema
 
 
 def create_project(owner_id: uuid.UUID, data: dict) -> Project:
@@ -18,6 +20,7 @@ def create_project(owner_id: uuid.UUID, data: dict) -> Project:
     project.memberships.append(Membership(user_id=owner_id, role=Role.OWNER))
     db.session.add(project)
     db.session.commit()
+    cache.invalidate([cache.scope("user", owner_id)])
     return project
 
 
@@ -58,6 +61,45 @@ def detail(access: ProjectAccess) -> dict:
     }
 
 
+def cached_page(user_id: uuid.UUID, skip: int, limit: int) -> dict:
+    """The serialised page and total, from the cache while the user's projects are unchanged."""
+
+    def build() -> dict:
+        projects, total = projects_of(user_id, skip, limit)
+        return {"items": ProjectSchema(many=True).dump(projects), "total": total}
+
+    name = f"projects:{user_id}:{skip}:{limit}"
+    return cache.read_through(name, [cache.scope("user", user_id)], build)
+
+
+def cached_detail(project_id: uuid.UUID, user_id: uuid.UUID) -> dict:
+    """The serialised detail (as this user sees it) and its ETag. Nothing is cached for a
+    caller who may not see the project: that 404 is decided by the database every time."""
+
+    def build() -> dict:
+        access = project_access(project_id, statement=PROJECT_WITH_OWNER_AND_ROLE)
+        project = access.project
+        return {
+            "body": ProjectDetailSchema().dump(detail(access)),
+            "etag": etag_of(project.id, project.version),
+        }
+
+    name = f"project:{project_id}:{user_id}"
+    return cache.read_through(name, [cache.scope("project", project_id)], build)
+
+
+def member_ids(project_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(
+        db.session.scalars(select(Membership.user_id).where(Membership.project_id == project_id))
+    )
+
+
+def forget_cached(project_id: uuid.UUID, user_ids: list[uuid.UUID] | None = None) -> None:
+    """After a committed change to a project: its detail, and the lists of `user_ids`."""
+    users = [cache.scope("user", user_id) for user_id in user_ids or []]
+    cache.invalidate([cache.scope("project", project_id), *users])
+
+
 def update_project(access: ProjectAccess, changes: dict) -> Project:
     project = access.project
     if "is_public" in changes and changes["is_public"] != project.is_public:
@@ -66,13 +108,17 @@ def update_project(access: ProjectAccess, changes: dict) -> Project:
     for field, value in changes.items():
         setattr(project, field, value)
     db.session.commit()
+    forget_cached(project.id, member_ids(project.id))
     return project
 
 
 def delete_project(access: ProjectAccess) -> None:
+    project_id = access.project.id
     check_if_match(access.project)
+    members = member_ids(project_id)
     db.session.delete(access.project)
     db.session.commit()
+    forget_cached(project_id, members)
 
 
 def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Project:
@@ -96,4 +142,5 @@ def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Projec
     target.role = Role.OWNER
     project.owner_id = new_owner_id
     db.session.commit()
+    forget_cached(project.id, member_ids(project.id))
     return project

@@ -11,6 +11,7 @@ from collab.etags import check_if_match
 from collab.extensions import db
 from collab.models import Workspace
 from collab.permissions import ProjectAccess
+from collab.projects.service import forget_cached
 
 
 def workspaces_of(access: ProjectAccess, skip: int, limit: int) -> tuple[list[Workspace], int]:
@@ -37,6 +38,7 @@ def create_workspace(access: ProjectAccess, data: dict) -> Workspace:
     workspace = Workspace(project_id=access.project.id, **data)
     db.session.add(workspace)
     db.session.commit()
+    forget_cached(access.project.id)
     return workspace
 
 
@@ -45,6 +47,7 @@ def update_workspace(workspace: Workspace, changes: dict) -> Workspace:
     for field, value in changes.items():
         setattr(workspace, field, value)
     db.session.commit()
+    forget_cached(workspace.project_id)
     return workspace
 
 
@@ -52,3 +55,4 @@ def delete_workspace(workspace: Workspace) -> None:
     check_if_match(workspace)
     db.session.delete(workspace)
     db.session.commit()
+    forget_cached(workspace.project_id)
