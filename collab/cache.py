@@ -8,6 +8,8 @@ never read again (they expire after CACHE_TTL_SECONDS). A reader that raced the 
 have stored its result under the old generation. Tokens are random, so a generation key lost
 from Redis can never bring an old entry back. If Redis is unavailable, reads go to the
 database and writes still succeed (entries cached before the outage expire on their own).
+The lookup script reads the entry's key without declaring it: fine on a single or replicated
+Redis, not on Redis Cluster.
 """
 
 from __future__ import annotations
@@ -34,24 +36,40 @@ def generation_key(name: str) -> str:
     return f"collab:gen:{name}"
 
 
-def current_generations(scopes: list[str]) -> list[str]:
-    keys = [generation_key(name) for name in scopes]
-    tokens = redis_client.mget(keys)
-    missing = [key for key, token in zip(keys, tokens, strict=True) if token is None]
-    if missing:
-        with redis_client.pipeline(transaction=False) as pipe:
-            for key in missing:
-                pipe.set(key, secrets.token_hex(6), nx=True)
-            pipe.execute()
-        tokens = redis_client.mget(keys)
-    return tokens
+# One round trip per cached read: the current generation token of each scope (a fresh one
+# is started for a scope that has none), then the entry stored under those tokens.
+LOOKUP = """
+local parts = {ARGV[1]}
+for i, key in ipairs(KEYS) do
+  local token = redis.call('GET', key)
+  if not token then
+    token = ARGV[i + 1]
+    redis.call('SET', key, token)
+  end
+  parts[#parts + 1] = token
+end
+local entry = table.concat(parts, ':')
+return {entry, redis.call('GET', entry)}
+"""
+
+
+def lookup(name: str, scopes: list[str]) -> tuple[str, str | None]:
+    """The key of the entry for the scopes' current generations, and the entry if stored."""
+    extensions = current_app.extensions
+    if "collab_cache_lookup" not in extensions:
+        extensions["collab_cache_lookup"] = redis_client.register_script(LOOKUP)
+    fresh_tokens = [secrets.token_hex(6) for _ in scopes]
+    key, cached = extensions["collab_cache_lookup"](
+        keys=[generation_key(scope) for scope in scopes],
+        args=[f"collab:cache:{name}", *fresh_tokens],
+    )
+    return key, cached
 
 
 def read_through(name: str, scopes: list[str], build: Callable[[], dict]) -> dict:
     """The JSON-able value `build()` returns, from Redis when a current copy is there."""
     try:
-        key = ":".join(["collab:cache", name, *current_generations(scopes)])
-        cached = redis_client.get(key)
+        key, cached = lookup(name, scopes)
     except RedisError:
         return build()
     if cached is not None:

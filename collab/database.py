@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from collab.errors import error_response
-from collab.extensions import db
+from collab.extensions import AUTOCOMMIT, db
 
 log = logging.getLogger(__name__)
 READ_METHODS = {"GET", "HEAD"}
@@ -32,10 +32,10 @@ def enable_sqlite_pragmas(app: Flask) -> None:
 
 
 def reads_in_autocommit() -> None:
-    """GET and HEAD never write: run their statements without BEGIN/ROLLBACK round trips
-    (each statement still sees a consistent snapshot)."""
-    if request.method in READ_METHODS and request.blueprint not in (None, "health"):
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    """GET and HEAD never write: their statements run without BEGIN/ROLLBACK round trips
+    (each statement still sees a consistent snapshot). Only marked here: no connection is
+    taken until a query needs one, so a request answered from Redis never touches the pool."""
+    db.session.info[AUTOCOMMIT] = request.method in READ_METHODS
 
 
 def database_unavailable(error: DBAPIError) -> ResponseReturnValue:

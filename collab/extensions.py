@@ -13,8 +13,10 @@ from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session
 from pymongo import MongoClient
 from pymongo.database import Database
+from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from collab.models.base import Base
@@ -108,8 +110,28 @@ class CollabApi(Api):
         return payload, status, headers
 
 
+AUTOCOMMIT = "collab.autocommit"
+
+
+class CollabSession(Session):
+    """Flask-SQLAlchemy's session, bound to an autocommit variant of the engine (same pool)
+    while the request only reads."""
+
+    def get_bind(self, *args, **kwargs):
+        engine = super().get_bind(*args, **kwargs)
+        return autocommit_engine(engine) if self.info.get(AUTOCOMMIT) else engine
+
+
+def autocommit_engine(engine: Engine) -> Engine:
+    if "collab.autocommit" not in engine.__dict__:
+        engine.__dict__["collab.autocommit"] = engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
+    return engine.__dict__["collab.autocommit"]
+
+
 # Models derive from our own typed Base; the extension shares its metadata (for migrations).
-db = SQLAlchemy(metadata=Base.metadata)
+db = SQLAlchemy(metadata=Base.metadata, session_options={"class_": CollabSession})
 migrate = Migrate()
 api = CollabApi()
 jwt = JWTManager()
