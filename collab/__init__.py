@@ -47,18 +47,12 @@ def init_extensions(app: Flask) -> None:
         redis_client,
     )
     from collab.flags import FlagCache
-    from collab.http import RequestRulesDocPlugin
+    from collab.openapi import spec_kwargs
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
     init_database(app)
-    api.init_app(
-        app,
-        spec_kwargs={
-            "components": {"securitySchemes": BEARER_SCHEME},
-            "extra_plugins": [RequestRulesDocPlugin()],
-        },
-    )
+    api.init_app(app, spec_kwargs=spec_kwargs())
     jwt.init_app(app)
     register_jwt_handlers(jwt)
     limiter.init_app(app)
@@ -70,7 +64,6 @@ def init_extensions(app: Flask) -> None:
     init_socketio(app)
 
 
-BEARER_SCHEME = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 EXPOSED_HEADERS = [
     "ETag",
     "Location",

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import copy
 import io
 from collections.abc import Callable, Iterable
 
-from apispec import BasePlugin
 from flask import Flask, request
 from flask_smorest import abort
 from werkzeug.wsgi import get_content_length
@@ -30,15 +28,17 @@ def require_json_body() -> None:
         abort(415, message="Request bodies must be JSON (Content-Type: application/json)")
 
 
-def maintenance_exempt() -> bool:
-    return (
-        request.blueprint in MAINTENANCE_EXEMPT_BLUEPRINTS
-        or request.endpoint in MAINTENANCE_EXEMPT_ENDPOINTS
-    )
+def maintenance_exempt(endpoint: str) -> bool:
+    blueprint = endpoint.rpartition(".")[0]
+    return blueprint in MAINTENANCE_EXEMPT_BLUEPRINTS or endpoint in MAINTENANCE_EXEMPT_ENDPOINTS
 
 
 def refuse_writes_in_maintenance() -> None:
-    if request.method not in WRITE_METHODS or request.endpoint is None or maintenance_exempt():
+    if (
+        request.method not in WRITE_METHODS
+        or request.endpoint is None
+        or maintenance_exempt(request.endpoint)
+    ):
         return
     if flags.is_enabled(flags.MAINTENANCE_MODE.name):
         abort(503, message="The service is in maintenance mode; try again later")
@@ -84,50 +84,3 @@ def register_request_rules(app: Flask) -> None:
         app.wsgi_app = StreamedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     app.before_request(require_json_body)
     app.before_request(refuse_writes_in_maintenance)
-
-
-ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-INTEGER = {"schema": {"type": "integer"}}
-RATE_LIMITED = {
-    "description": "Rate limit exceeded: retry after Retry-After seconds",
-    "content": ERROR_CONTENT,
-    "headers": {
-        "Retry-After": {**INTEGER, "description": "Seconds until a request is accepted again"},
-        "X-RateLimit-Limit": {**INTEGER, "description": "Requests allowed in the window"},
-        "X-RateLimit-Remaining": {**INTEGER, "description": "Requests left in the window"},
-        "X-RateLimit-Reset": {**INTEGER, "description": "Unix time the window resets at"},
-    },
-}
-IN_MAINTENANCE = {
-    "description": "Maintenance mode: writes are refused for now",
-    "content": ERROR_CONTENT,
-}
-# Lazily registered by flask-smorest for every HTTP status, in the Error shape.
-BODY_ERRORS = {
-    "400": "BAD_REQUEST",
-    "413": "REQUEST_ENTITY_TOO_LARGE",
-    "415": "UNSUPPORTED_MEDIA_TYPE",
-}
-
-
-class RequestRulesDocPlugin(BasePlugin):
-    """apispec plugin: documents on each operation the errors that request-wide rules give
-    (rate limiting, maintenance mode, malformed, oversized or non-JSON bodies), which no
-    view's own decorators mention."""
-
-    def operation_helper(self, path=None, operations=None, **kwargs) -> None:
-        rule = kwargs.get("rule")
-        endpoint = rule.endpoint if rule is not None else ""
-        for method, operation in (operations or {}).items():
-            responses = operation.setdefault("responses", {})
-            responses.setdefault("429", copy.deepcopy(RATE_LIMITED))
-            if method.upper() in WRITE_METHODS and not is_exempt(endpoint):
-                responses.setdefault("503", copy.deepcopy(IN_MAINTENANCE))
-            if "requestBody" in operation:
-                for status, name in BODY_ERRORS.items():
-                    responses.setdefault(status, name)
-
-
-def is_exempt(endpoint: str) -> bool:
-    blueprint = endpoint.rpartition(".")[0]
-    return blueprint in MAINTENANCE_EXEMPT_BLUEPRINTS or endpoint in MAINTENANCE_EXEMPT_ENDPOINTS
