@@ -5,10 +5,12 @@ from __future__ import annotations
 from marshmallow import Schema, fields, post_load, validate
 
 MAX_PAGE_SIZE = 100
+MAX_SKIP = 2**31 - 1
 
 
 class PaginationSchema(Schema):
-    skip = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    # Bounded so that no value reaches the database as an integer it cannot hold.
+    skip = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_SKIP))
     limit = fields.Integer(
         load_default=10,
         validate=validate.Range(min=1),

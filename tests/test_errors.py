@@ -406,3 +406,9 @@ def test_an_unreachable_database_is_a_503_not_a_500(make_app, alice):
     assert response.json["message"] == "The database is unavailable; try again shortly"
     assert response.headers["Retry-After"] == "5"
     assert "127.0.0.1" not in response.get_data(as_text=True)
+
+
+def test_a_huge_skip_is_refused_not_sent_to_the_database(client, alice):
+    response = client.get("/api/v1/projects?skip=1820910974082906924777472", headers=alice.headers)
+    assert response.status_code == 422
+    assert "skip" in response.json["errors"]["query"]

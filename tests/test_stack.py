@@ -216,3 +216,15 @@ def test_sigterm_during_startup_stops_the_servers_started_so_far(tmp_path):
     time.sleep(0.5)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", redis_port), timeout=1).close()
+
+
+def test_a_failed_login_leaves_no_traceback_in_the_log(stack):
+    register_and_login(stack, "tracy")
+    wrong = api(
+        stack,
+        "POST",
+        "/auth/login",
+        json={"email": "tracy@example.com", "password": "not the password"},
+    )
+    assert wrong.status_code == 401
+    assert "Traceback" not in (stack["instance"] / "stack.log").read_text()

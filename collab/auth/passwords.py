@@ -40,8 +40,13 @@ class Passwords:
         return offload(self.hasher.hash, password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
+        return offload(self.matches, password_hash or self.dummy_hash, password)
+
+    def matches(self, password_hash: str, password: str) -> bool:
+        # A mismatch is an answer, not an error: raised inside gevent's thread pool, it would
+        # be logged with a traceback on every failed login.
         try:
-            return offload(self.hasher.verify, password_hash or self.dummy_hash, password)
+            return self.hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
 

@@ -1,0 +1,135 @@
+"""The languages this machine can run, detected once per process.
+
+Every toolchain must live under /usr: the sandbox mounts nothing else from the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# The program a compiled language produces; it is written inside the box and never read by the host.
+BINARY = "/box/main"
+
+
+@dataclass(frozen=True)
+class Language:
+    name: str
+    version: str
+    source_file: str
+    run: tuple[str, ...]
+    compile: tuple[str, ...] | None = None
+
+    @property
+    def compiled(self) -> bool:
+        return self.compile is not None
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    binary: str
+    version_argv: tuple[str, ...]
+    version_format: Callable[[str], str]
+    source_file: str
+    run: tuple[str, ...]
+    compile: tuple[str, ...] | None = None
+
+
+_SPECS = (
+    _Spec(
+        "python",
+        "/usr/bin/python3",
+        ("--version",),
+        str,  # "Python 3.11.2"
+        "main.py",
+        # -u: unbuffered, so output streams to the client as the program prints it.
+        ("/usr/bin/python3", "-u", "main.py"),
+    ),
+    _Spec(
+        "javascript",
+        "/usr/bin/node",
+        ("--version",),
+        "Node.js {}".format,
+        "main.js",
+        ("/usr/bin/node", "main.js"),
+    ),
+    _Spec(
+        "bash",
+        "/usr/bin/bash",
+        ("-c", "echo $BASH_VERSION"),
+        "GNU Bash {}".format,
+        "main.sh",
+        ("/usr/bin/bash", "main.sh"),
+    ),
+    _Spec(
+        "c",
+        "/usr/bin/gcc",
+        ("-dumpfullversion",),
+        "GCC {}".format,
+        "main.c",
+        (BINARY,),
+        ("/usr/bin/gcc", "-O2", "-pipe", "-std=gnu17", "-o", BINARY, "main.c", "-lm"),
+    ),
+    _Spec(
+        "cpp",
+        "/usr/bin/g++",
+        ("-dumpfullversion",),
+        "G++ {}".format,
+        "main.cpp",
+        (BINARY,),
+        ("/usr/bin/g++", "-O2", "-pipe", "-std=gnu++17", "-o", BINARY, "main.cpp"),
+    ),
+)
+
+
+def available() -> list[Language]:
+    """Languages whose toolchain is installed, with their versions (probed once per process)."""
+    return list(_detected())
+
+
+def get(name: str) -> Language | None:
+    return next((lang for lang in _detected() if lang.name == name), None)
+
+
+@functools.cache
+def _detected() -> tuple[Language, ...]:
+    found = tuple(lang for spec in _SPECS if (lang := _detect(spec)) is not None)
+    log.info(
+        "languages available: %s", ", ".join(f"{lang.name} ({lang.version})" for lang in found)
+    )
+    return found
+
+
+def _detect(spec: _Spec) -> Language | None:
+    if not os.access(spec.binary, os.X_OK):
+        return None
+    version = _version(spec)
+    if version is None:
+        return None
+    return Language(
+        spec.name, spec.version_format(version), spec.source_file, spec.run, spec.compile
+    )
+
+
+def _version(spec: _Spec) -> str | None:
+    try:
+        done = subprocess.run(
+            [spec.binary, *spec.version_argv],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},  # the worker's secrets stay here
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("%s found but unusable: %s", spec.binary, exc)
+        return None
+    lines = (done.stdout or done.stderr).strip().splitlines()
+    return lines[0] if lines else None
