@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Iterator
 
+import flask_smorest as smorest
 from flask import Flask, request
 from flask_smorest import abort
+from webargs.flaskparser import FlaskParser
 from werkzeug.wsgi import get_content_length
 
 from collab import flags
@@ -84,3 +87,60 @@ def register_request_rules(app: Flask) -> None:
         app.wsgi_app = StreamedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
     app.before_request(require_json_body)
     app.before_request(refuse_writes_in_maintenance)
+
+
+class JsonParser(FlaskParser):
+    """webargs' parser, with the JSON bodies that Python's json module mishandles refused as
+    client errors instead of crashing the view (500):
+    - nesting deep enough to exhaust the recursion limit, and numbers past Python's
+      4300-digit conversion limit: 400 like any malformed JSON;
+    - strings that cannot be stored or hashed: lone UTF-16 surrogates ("\\ud800", which
+      json.loads accepts) and NUL characters (PostgreSQL text refuses them): 422."""
+
+    def _raw_load_json(self, req):
+        try:
+            body = super()._raw_load_json(req)
+        except (RecursionError, ValueError) as error:
+            if isinstance(error, UnicodeDecodeError | json.JSONDecodeError):
+                raise
+            abort(400, messages={"json": ["Invalid JSON body."]})
+        bad = list(unstorable_strings(body))
+        if bad:
+            abort(422, messages={"json": {path: [UNSTORABLE] for path in bad}})
+        return body
+
+
+UNSTORABLE = "Contains a NUL character or an unpaired surrogate"
+
+
+def unstorable_strings(value, path: str = "") -> Iterator[str]:
+    """The paths (dotted) of the strings, keys included, that are not storable text."""
+    if isinstance(value, str):
+        if not storable(value):
+            yield path or "_body"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not storable(key):
+                yield f"{path}{key!r}"
+            yield from unstorable_strings(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from unstorable_strings(item, f"{path}.{index}" if path else str(index))
+
+
+def storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    if text.isprintable():  # the common case; surrogates are never printable
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class Blueprint(smorest.Blueprint):
+    """flask-smorest's Blueprint with the JSON parser above: every blueprint of the API uses it."""
+
+    ARGUMENTS_PARSER = JsonParser()

@@ -46,7 +46,7 @@ def json_body() -> object:
     request. A body over MAX_CONTENT_LENGTH raises 413 here; the view refuses it anyway."""
     try:
         return request.get_json(silent=True)
-    except HTTPException:
+    except (HTTPException, RecursionError, ValueError):  # too large, too deep, too long a number
         return None
 
 

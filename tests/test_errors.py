@@ -412,3 +412,63 @@ def test_a_huge_skip_is_refused_not_sent_to_the_database(client, alice):
     response = client.get("/api/v1/projects?skip=1820910974082906924777472", headers=alice.headers)
     assert response.status_code == 422
     assert "skip" in response.json["errors"]["query"]
+
+
+# Found by fuzzing: inputs that Python's json module or the database mishandle.
+
+NESTED = "[" * 1000 + "]" * 1000
+
+
+def test_deeply_nested_json_is_a_400_even_before_login(client):
+    for url in ("/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh"):
+        response = client.post(url, data=NESTED, content_type="application/json")
+        assert response.status_code == 400, url
+        assert response.json["errors"] == {"json": ["Invalid JSON body."]}
+
+
+def test_a_number_past_the_conversion_limit_is_a_400(client, alice):
+    body = '{"name": ' + "9" * 4301 + "}"
+    response = client.post(
+        "/api/v1/projects", data=body, content_type="application/json", headers=alice.headers
+    )
+    assert response.status_code == 400
+
+
+def test_unpaired_surrogates_and_nul_characters_are_422_and_store_nothing(client, alice):
+    for body in (
+        '{"name": "\\ud800"}',
+        '{"name": "a\\u0000b"}',
+        '{"name": "ok", "description": "x\\udfff"}',
+    ):
+        response = client.post(
+            "/api/v1/projects", data=body, content_type="application/json", headers=alice.headers
+        )
+        assert response.status_code == 422, body
+        assert set(response.json["errors"]["json"]) <= {"name", "description"}
+    assert client.get("/api/v1/projects", headers=alice.headers).json == []
+
+
+def test_surrogates_in_credentials_are_refused_not_hashed(client, alice):
+    login = client.post(
+        "/api/v1/auth/login",
+        data='{"email": "\\ud800@x.io", "password": "x"}',
+        content_type="application/json",
+    )
+    assert login.status_code == 422
+    register = client.post(
+        "/api/v1/auth/register",
+        data='{"email": "s@x.io", "username": "surro", "password": "\\ud800\\ud800\\ud800\\ud800"}',
+        content_type="application/json",
+    )
+    assert register.status_code == 422
+
+
+def test_a_nested_login_body_does_not_knock_the_limiter_off_redis(app, make_app, raw_redis):
+    client = make_app(RATELIMIT_LOGIN_IP="2/minute").test_client()
+    client.post("/api/v1/auth/login", data=NESTED, content_type="application/json")
+    statuses = [
+        client.post("/api/v1/auth/login", json={"email": "a@b.io", "password": "x"}).status_code
+        for _ in range(3)
+    ]
+    assert statuses[-1] == 429
+    assert raw_redis.keys("LIMITS:LIMITER/collab-rl/ip:*"), "the counters must live in Redis"

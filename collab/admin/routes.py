@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from collab import flags
 from collab.admin.schemas import FlagSchema, FlagUpdateSchema
 from collab.errors import ErrorSchema
+from collab.http import Blueprint
 from collab.permissions import admin_required, auth_required
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Administration")

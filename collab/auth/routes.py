@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from collab.auth import service, tokens
 from collab.auth.identity import current_session_id, current_user, current_user_id
@@ -22,6 +22,7 @@ from collab.auth.schemas import (
 )
 from collab.errors import ErrorSchema
 from collab.extensions import db, limiter
+from collab.http import Blueprint
 from collab.models import AuthSession
 from collab.permissions import auth_required
 from collab.ratelimit import configured, ip_key, login_email_key

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from collab.collaborators import service
 from collab.collaborators.schemas import InviteSchema, MemberSchema, RoleChangeSchema
 from collab.errors import ErrorSchema
+from collab.http import Blueprint
 from collab.models import Role
 from collab.permissions import FORBIDDEN, NOT_VISIBLE, auth_required, project_access
 from collab.schemas import MessageSchema, message

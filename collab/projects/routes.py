@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from collab.auth.identity import current_user_id
 from collab.etags import etag_header
+from collab.http import Blueprint
 from collab.models import Role
 from collab.permissions import (
     FORBIDDEN,

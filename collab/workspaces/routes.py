@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from collab.etags import etag_header
+from collab.http import Blueprint
 from collab.models import Role
 from collab.permissions import (
     FORBIDDEN,
