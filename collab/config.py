@@ -187,6 +187,8 @@ class Config:
     JWT_ALGORITHM = "HS256"
     JWT_DECODE_ALGORITHMS = ["HS256"]
     JWT_ERROR_MESSAGE_KEY = "message"
+    # Tokens travel in the Authorization header only: no cookies, so no CSRF claim to carry.
+    JWT_COOKIE_CSRF_PROTECT = False
 
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_HEADERS_ENABLED = True
