@@ -43,7 +43,11 @@ class JobCgroup(ABC):
             _write(path, pid)
 
     def pids(self) -> set[int]:
-        return {int(line) for line in _read(Path(self.procs_files[0])).split()}
+        try:
+            text = _read(Path(self.procs_files[0]))
+        except FileNotFoundError:  # never created, or already removed
+            return set()
+        return {int(line) for line in text.split()}
 
     @abstractmethod
     def set_memory_limit(self, limit_bytes: int) -> None: ...
@@ -63,16 +67,22 @@ class JobCgroup(ABC):
     @abstractmethod
     def oom_kills(self) -> int: ...
 
-    def kill_all(self, timeout: float = 5.0) -> bool:
-        """SIGKILL every process in the job until none is left; False if some survived."""
+    def kill_all(self) -> None:
+        """SIGKILL every process now in the job; kill_until_empty() also catches new forks."""
+        for pid in self.pids():
+            self._kill_member(pid)
+
+    def kill_until_empty(self, timeout: float = 5.0) -> bool:
+        """Kill until no process is left; False if some survived `timeout` seconds."""
         deadline = time.monotonic() + timeout
-        while pids := self.pids():
+        delay = 0.0002  # bubblewrap's init takes about half a millisecond to finish exiting
+        while self.pids():
             if time.monotonic() > deadline:
-                log.error("cgroup %s still has processes %s", self.dirs[0], sorted(pids))
+                log.error("cgroup %s still has processes %s", self.dirs[0], sorted(self.pids()))
                 return False
-            for pid in pids:
-                self._kill_member(pid)
-            time.sleep(0.002)
+            self.kill_all()
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
         return True
 
     def _kill_member(self, pid: int) -> None:
@@ -92,7 +102,7 @@ class JobCgroup(ABC):
 
     def remove(self) -> None:
         """Kill what is left and delete the cgroups (EBUSY for a moment while tasks exit)."""
-        if not self.kill_all():
+        if not self.kill_until_empty():
             return  # leaking the cgroup beats hanging the worker
         for directory in self.dirs:
             _rmdir_retrying(directory)
@@ -159,11 +169,12 @@ class CgroupV2(JobCgroup):
     def oom_kills(self) -> int:
         return _fields(_read(self.dir / "memory.events")).get("oom_kill", 0)
 
-    def kill_all(self, timeout: float = 5.0) -> bool:
+    def kill_all(self) -> None:
         kill_file = self.dir / "cgroup.kill"  # kernel 5.14+: kills atomically, forks included
-        if kill_file.exists() and self.pids():
+        if kill_file.exists():
             _write(kill_file, 1)
-        return super().kill_all(timeout)
+        else:
+            super().kill_all()
 
 
 def create(memory_bytes: int, max_pids: int) -> JobCgroup:
@@ -174,9 +185,12 @@ def create(memory_bytes: int, max_pids: int) -> JobCgroup:
             "no writable cgroup hierarchy with memory and pids controllers "
             f"(v2 delegated tree or v1 {', '.join(V1_CONTROLLERS)} under {CGROUP_ROOT})"
         )
-    name = uuid.uuid4().hex
-    cgroup = _make_v2(name) if version == "v2" else _make_v1(name)
+    if version == "v2":
+        _enable_v2_controllers()
+    cgroup = _cgroup(version, uuid.uuid4().hex)
     try:
+        for directory in cgroup.dirs:
+            directory.mkdir(parents=True)
         cgroup.set_memory_limit(memory_bytes)
         cgroup.set_max_pids(max_pids)
     except OSError:
@@ -185,14 +199,45 @@ def create(memory_bytes: int, max_pids: int) -> JobCgroup:
     return cgroup
 
 
+def remove_stale(older_than: float) -> int:
+    """Remove empty job cgroups left by a worker that died mid-job; returns how many.
+
+    Only those older than `older_than` seconds (pass more than the longest job): a young, empty
+    one may belong to a job whose process has not joined it yet. Never kills anything: the
+    processes of a dead worker's job died with it (bubblewrap's --die-with-parent).
+    """
+    version = backend()
+    if version is None:
+        return 0
+    cutoff = time.time() - older_than
+    parent = _cgroup(version, "").dirs[0]  # our parent group, in the first hierarchy
+    if not parent.is_dir():
+        return 0
+    stale = [d.name for d in parent.iterdir() if d.is_dir() and d.stat().st_mtime < cutoff]
+    removed = 0
+    for name in stale:
+        cgroup = _cgroup(version, name)
+        if not cgroup.pids():
+            removed += all(_rmdir_retrying(d, attempts=1) for d in cgroup.dirs)
+    return removed
+
+
 @functools.cache
 def backend() -> str | None:
-    """ "v2", "v1" or None: which cgroup layout this process can use (probed once)."""
+    """Which cgroup layout this process can use: "v2", "v1" or None (probed once)."""
     if _v2_root() is not None:
         return "v2"
     if all(_writable_dir(CGROUP_ROOT / c) for c in V1_CONTROLLERS):
         return "v1"
     return None
+
+
+def _cgroup(version: str, name: str) -> JobCgroup:
+    if version == "v2":
+        root = _v2_root()
+        assert root is not None
+        return CgroupV2([root / PARENT / name])
+    return CgroupV1([CGROUP_ROOT / c / PARENT / name for c in V1_CONTROLLERS])
 
 
 def _v2_root() -> Path | None:
@@ -205,43 +250,26 @@ def _v2_root() -> Path | None:
     return None
 
 
-def _make_v1(name: str) -> CgroupV1:
-    dirs = [CGROUP_ROOT / c / PARENT / name for c in V1_CONTROLLERS]
-    made: list[Path] = []
-    try:
-        for directory in dirs:
-            directory.mkdir(parents=True)
-            made.append(directory)
-    except OSError:
-        for directory in made:
-            directory.rmdir()
-        raise
-    return CgroupV1(dirs)
-
-
-def _make_v2(name: str) -> CgroupV2:
+def _enable_v2_controllers() -> None:
+    # A v2 cgroup gets only the controllers its parent enables for its subtree.
     root = _v2_root()
     assert root is not None
-    parent = root / PARENT
-    parent.mkdir(exist_ok=True)
-    # Children get only the controllers their parent enables for its subtree.
-    for directory in (root, parent):
+    (root / PARENT).mkdir(exist_ok=True)
+    for directory in (root, root / PARENT):
         _write(directory / "cgroup.subtree_control", "+memory +pids")
-    job_dir = parent / name
-    job_dir.mkdir()
-    return CgroupV2([job_dir])
 
 
-def _rmdir_retrying(directory: Path, attempts: int = 100) -> None:
+def _rmdir_retrying(directory: Path, attempts: int = 100) -> bool:
     for _ in range(attempts):
         try:
             directory.rmdir()
-            return
+            return True
         except FileNotFoundError:
-            return
+            return True
         except OSError:
             time.sleep(0.01)
     log.error("could not remove cgroup %s", directory)
+    return False
 
 
 def _writable_dir(path: Path) -> bool:

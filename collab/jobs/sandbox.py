@@ -52,6 +52,7 @@ OPEN_FILES = 256
 READ_CHUNK = 64 * 1024
 TICK_SECONDS = 0.05  # how often limits and the cancel event are checked
 DRAIN_SECONDS = 1.0  # how long to wait for the pipes to close once the job has exited
+USER_STREAMS = ("stdout", "stderr")
 
 OutputCallback = Callable[[str, bytes], None]
 
@@ -82,19 +83,25 @@ class Limits:
     def clamped(self) -> Limits:
         """These limits within MINIMUM..MAXIMUM, with cpu_seconds filled in."""
         resolved = replace(self, cpu_seconds=self.cpu_seconds or self.wall_seconds)
-        return Limits(
-            **{
-                f.name: min(
-                    max(getattr(resolved, f.name), getattr(MINIMUM, f.name)),
-                    getattr(MAXIMUM, f.name),
-                )
-                for f in fields(Limits)
-            }
-        )
+
+        def bounded(name: str) -> float:
+            value = max(getattr(resolved, name), getattr(MINIMUM, name))
+            return min(value, getattr(MAXIMUM, name))
+
+        return Limits(**{f.name: bounded(f.name) for f in fields(Limits)})
 
 
-MINIMUM = Limits(0.1, 16, 16, 1, 0.1, 1)
-MAXIMUM = Limits(30, 1024, 256, 1024 * 1024, 30, 64)
+MINIMUM = Limits(
+    wall_seconds=0.1, memory_mb=16, processes=16, output_bytes=1, cpu_seconds=0.1, file_size_mb=1
+)
+MAXIMUM = Limits(
+    wall_seconds=30,
+    memory_mb=1024,
+    processes=256,
+    output_bytes=1024 * 1024,
+    cpu_seconds=30,
+    file_size_mb=64,
+)
 # Compiling gets its own, fixed limits; the user's limits apply to the program it produced.
 COMPILE = Limits(
     wall_seconds=20, memory_mb=512, output_bytes=64 * 1024, cpu_seconds=20, file_size_mb=64
@@ -147,9 +154,11 @@ def run(
     try:
         job.start(code.encode(), stdin_bytes)
         job.supervise()
-        return job.result()
+        result = job.result()
     finally:
         job.close()
+    log.debug("%s job: %s, usage %s", language, result.outcome, result.usage)
+    return result
 
 
 def bwrap_path() -> str:
@@ -162,9 +171,6 @@ def bwrap_path() -> str:
                 "(apt-get install -y bubblewrap); code is never run unsandboxed"
             )
     return path
-
-
-USER_STREAMS = ("stdout", "stderr")
 
 
 class _Stream:
@@ -203,6 +209,7 @@ class _Job:
         self.selector = selectors.DefaultSelector()
         self.streams: dict[str, _Stream] = {}
         self.fds: list[int] = []  # every descriptor opened here, closed by close()
+        self.child_ends: list[int] = []
         self.cgroup: cgroups.JobCgroup | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.pidfd = -1
@@ -218,25 +225,26 @@ class _Job:
     def start(self, code: bytes, stdin: bytes) -> None:
         bwrap = bwrap_path()
         self.cgroup = _create_cgroup(self._phase_limits())
-        source_fd = self._own(_sealed_memfd("source", code))
-        stdin_fd = self._own(_sealed_memfd("stdin", stdin))
-        child_fds = [source_fd]
-        stdout_w = self._pipe_from_child(child_fds, "stdout", self.limits.output_bytes)
-        stderr_w = self._pipe_from_child(child_fds, "stderr", self.limits.output_bytes)
-        status_w = self._pipe_from_child(child_fds, "bwrap-status", 4096)
-        command = self._compile_and_run(child_fds) if self.lang.compiled else list(self.lang.run)
+        stdin_fd = self._child_end(_sealed_memfd("stdin", stdin))
+        stdout_w = self._pipe_from_child("stdout", self.limits.output_bytes)
+        stderr_w = self._pipe_from_child("stderr", self.limits.output_bytes)
+        source_fd = self._child_end(_sealed_memfd("source", code))
+        status_w = self._pipe_from_child("bwrap-status", 4096)
+        numbered = [source_fd, status_w]  # passed under their own numbers, named in the argv
+        command = self._compile_and_run(numbered) if self.lang.compiled else list(self.lang.run)
         sandbox = _bwrap_argv(bwrap, source_fd, self.lang.source_file, status_w)
         self.proc = _spawn(
             [*_setpriv_argv(), *sandbox, *command],
             stdin_fd,
             stdout_w,
             stderr_w,
-            child_fds,
+            numbered,
             functools.partial(_enter_job, self.cgroup, self._rlimits()),
         )
         self.started_at = time.monotonic()
         self.deadline = self.started_at + self._phase_limits().wall_seconds
-        self._close_fds(child_fds)
+        self._close_fds(self.child_ends)
+        self.child_ends.clear()
         self.pidfd = self._own(os.pidfd_open(self.proc.pid))
         self.selector.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
 
@@ -255,13 +263,13 @@ class _Job:
             (resource.RLIMIT_CORE, 0),
         ]
 
-    def _compile_and_run(self, child_fds: list[int]) -> list[str]:
+    def _compile_and_run(self, numbered: list[int]) -> list[str]:
         """c/cpp: one sandbox compiles, reports, waits for "go", then runs the binary it built."""
-        messages_w = self._pipe_from_child(child_fds, "compile", COMPILE.output_bytes)
-        status_w = self._pipe_from_child(child_fds, "compile-status", 64)
+        messages_w = self._pipe_from_child("compile", COMPILE.output_bytes)
+        status_w = self._pipe_from_child("compile-status", 64)
         go_r, self.go_fd = os.pipe()
         self._own(self.go_fd)
-        child_fds.append(self._own(go_r))
+        numbered += [messages_w, status_w, self._child_end(go_r)]
         script = _COMPILE_SCRIPT.format(
             compile=shlex.join(self.lang.compile or ()),
             run=shlex.join(self.lang.run),
@@ -273,14 +281,18 @@ class _Job:
         )
         return ["/usr/bin/bash", "-c", script]
 
-    def _pipe_from_child(self, child_fds: list[int], name: str, cap: int) -> int:
+    def _pipe_from_child(self, name: str, cap: int) -> int:
         """A pipe the supervisor reads; returns the write end, for the child."""
         read_fd, write_fd = os.pipe()
         self._own(read_fd)
-        child_fds.append(self._own(write_fd))
         self.streams[name] = _Stream(name, read_fd, cap)
         self.selector.register(read_fd, selectors.EVENT_READ, self.streams[name])
-        return write_fd
+        return self._child_end(write_fd)
+
+    def _child_end(self, fd: int) -> int:
+        """A descriptor for the child only: the supervisor closes its copy once it has spawned."""
+        self.child_ends.append(self._own(fd))
+        return fd
 
     # Supervise
 
@@ -340,6 +352,7 @@ class _Job:
             return  # the compile script exits by itself; the messages are in compile_output
         assert self.cgroup is not None
         self.cgroup.set_memory_limit(self.limits.memory_mb * MB)
+        self.cgroup.set_max_pids(self.limits.processes)
         self.cgroup.reset_memory_peak()
         self.cpu_base_ns = self.cgroup.cpu_ns()
         self.oom_base = self.cgroup.oom_kills()
@@ -353,8 +366,8 @@ class _Job:
         self.returncode = self.proc.wait()
         self.exited_at = time.monotonic()
         self.selector.unregister(self.pidfd)
-        # Whatever outlived bubblewrap (nothing should: its pid namespace died with it) goes
-        # now, so that the pipes close.
+        # Nothing should outlive bubblewrap (its pid namespace dies with it); if something did,
+        # it goes now, so that the pipes close.
         self._kill_tree()
 
     def _kill(self, reason: str) -> None:
