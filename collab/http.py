@@ -1,10 +1,12 @@
-"""Request-wide rules that no single view owns: body size, content types, maintenance mode."""
+"""Request-wide rules that no single view owns: body size, content types, maintenance mode,
+the JSON every API blueprint accepts (its Blueprint and parser)."""
 
 from __future__ import annotations
 
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
+from functools import wraps
 
 import flask_smorest as smorest
 from flask import Flask, request
@@ -141,6 +143,24 @@ def storable(text: str) -> bool:
 
 
 class Blueprint(smorest.Blueprint):
-    """flask-smorest's Blueprint with the JSON parser above: every blueprint of the API uses it."""
+    """flask-smorest's Blueprint for every API blueprint: the JSON parser above, and a body the
+    OpenAPI document marks as required is really required (flask-smorest only documents it;
+    an absent body would otherwise load as {} and a PATCH would "succeed" doing nothing)."""
 
     ARGUMENTS_PARSER = JsonParser()
+
+    def arguments(self, schema, *, location="json", required=True, **kwargs):
+        parse = super().arguments(schema, location=location, required=required, **kwargs)
+        if location != "json" or not required:
+            return parse
+        return lambda view: body_required(parse(view))
+
+
+def body_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not request.get_data(cache=True):
+            abort(422, messages={"json": ["A JSON body is required"]})
+        return view(*args, **kwargs)
+
+    return wrapper

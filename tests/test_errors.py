@@ -472,3 +472,22 @@ def test_a_nested_login_body_does_not_knock_the_limiter_off_redis(app, make_app,
     ]
     assert statuses[-1] == 429
     assert raw_redis.keys("LIMITS:LIMITER/collab-rl/ip:*"), "the counters must live in Redis"
+
+
+def test_an_absent_body_is_refused_where_the_document_requires_one(client, alice):
+    project = client.post("/api/v1/projects", json={"name": "Kept"}, headers=alice.headers).json
+    for method in ("PUT", "PATCH"):
+        response = client.open(
+            f"/api/v1/projects/{project['id']}", method=method, headers=alice.headers
+        )
+        assert response.status_code == 422
+        assert response.json["errors"] == {"json": ["A JSON body is required"]}
+    # An empty object is a body: a PATCH that changes nothing.
+    assert (
+        client.patch(
+            f"/api/v1/projects/{project['id']}", json={}, headers=alice.headers
+        ).status_code
+        == 200
+    )
+    # Logout's body is optional.
+    assert client.post("/api/v1/auth/logout", headers=alice.headers).status_code == 200
