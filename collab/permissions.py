@@ -23,19 +23,25 @@ from collab.models import Membership, Project, Role
 
 PROJECT_NOT_FOUND = "Project not found"
 
-# OpenAPI descriptions of the answers every project-scoped endpoint may give.
-NOT_VISIBLE = {
-    "schema": ErrorSchema,
-    "description": "No such project, or a private one",
+# OpenAPI descriptions of the answers project-scoped endpoints give.
+PROJECT_ERRORS = {
+    403: "The caller's role does not allow it",
+    404: "No such project, or a private one",
+    412: "If-Match does not match the current ETag",
 }
-FORBIDDEN = {
-    "schema": ErrorSchema,
-    "description": "The caller's role does not allow it",
-}
-STALE = {
-    "schema": ErrorSchema,
-    "description": "If-Match does not match the current ETag",
-}
+
+
+def project_errors(blp: Blueprint, *statuses: int) -> Callable:
+    """Documents the error answers (in the Error shape) a project-scoped view may give."""
+
+    def decorator(view: Callable) -> Callable:
+        for status in statuses:
+            view = blp.alt_response(status, schema=ErrorSchema, description=PROJECT_ERRORS[status])(
+                view
+            )
+        return view
+
+    return decorator
 
 
 @dataclass(frozen=True)

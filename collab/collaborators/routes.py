@@ -9,7 +9,7 @@ from collab.collaborators.schemas import InviteSchema, MemberSchema, RoleChangeS
 from collab.errors import ErrorSchema
 from collab.http import Blueprint
 from collab.models import Role
-from collab.permissions import FORBIDDEN, NOT_VISIBLE, auth_required, project_access
+from collab.permissions import auth_required, project_access, project_errors
 from collab.schemas import MessageSchema, message
 
 blp = Blueprint(
@@ -24,7 +24,7 @@ blp = Blueprint(
 class Collaborators(MethodView):
     @auth_required(blp)
     @blp.response(200, MemberSchema(many=True))
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 404)
     def get(self, project_id):
         """Everyone in the project, the owner first"""
         return service.members_of(project_access(project_id))
@@ -32,7 +32,7 @@ class Collaborators(MethodView):
     @auth_required(blp)
     @blp.arguments(InviteSchema)
     @blp.response(201, MemberSchema)
-    @blp.alt_response(403, **FORBIDDEN)
+    @project_errors(blp, 403)
     @blp.alt_response(404, schema=ErrorSchema, description="No such project, or no such user")
     @blp.alt_response(409, schema=ErrorSchema, description="Already a member or the owner")
     def post(self, data, project_id):
@@ -46,8 +46,7 @@ class CollaboratorItem(MethodView):
     @auth_required(blp)
     @blp.arguments(RoleChangeSchema)
     @blp.response(200, MemberSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 403, 404)
     @blp.alt_response(409, schema=ErrorSchema, description="The owner's role cannot change")
     def put(self, data, project_id, user_id):
         """Change a member's role (owner only)"""
@@ -58,8 +57,7 @@ class CollaboratorItem(MethodView):
 
     @auth_required(blp)
     @blp.response(200, MessageSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 403, 404)
     @blp.alt_response(409, schema=ErrorSchema, description="The owner cannot leave")
     def delete(self, project_id, user_id):
         """Remove a member (owner), or leave the project (yourself)"""

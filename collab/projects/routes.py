@@ -10,11 +10,9 @@ from collab.etags import etag_header
 from collab.http import Blueprint
 from collab.models import Role
 from collab.permissions import (
-    FORBIDDEN,
-    NOT_VISIBLE,
-    STALE,
     auth_required,
     project_access,
+    project_errors,
 )
 from collab.projects import service
 from collab.projects.schemas import (
@@ -59,7 +57,7 @@ class Projects(MethodView):
 class ProjectItem(MethodView):
     @auth_required(blp)
     @blp.response(200, ProjectDetailSchema)
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 404)
     def get(self, project_id):
         """A project with its owner, workspaces and the caller's role"""
         cached = service.cached_detail(project_id, current_user_id())
@@ -68,9 +66,7 @@ class ProjectItem(MethodView):
     @auth_required(blp)
     @blp.arguments(ProjectUpdateSchema)
     @blp.response(200, ProjectSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
-    @blp.alt_response(412, **STALE)
+    @project_errors(blp, 403, 404, 412)
     def put(self, changes, project_id):
         """Edit a project (collaborators and owner; only the owner changes is_public)"""
         access = project_access(project_id, Role.COLLABORATOR)
@@ -81,9 +77,7 @@ class ProjectItem(MethodView):
 
     @auth_required(blp)
     @blp.response(200, MessageSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
-    @blp.alt_response(412, **STALE)
+    @project_errors(blp, 403, 404, 412)
     def delete(self, project_id):
         """Delete a project with its workspaces and memberships (owner only)"""
         service.delete_project(project_access(project_id, Role.OWNER))
@@ -95,8 +89,7 @@ class Transfer(MethodView):
     @auth_required(blp)
     @blp.arguments(TransferSchema)
     @blp.response(200, ProjectSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 403, 404)
     def post(self, data, project_id):
         """Hand the project to another member; the old owner becomes a collaborator"""
         access = project_access(project_id, Role.OWNER)

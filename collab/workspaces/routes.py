@@ -8,11 +8,9 @@ from collab.etags import etag_header
 from collab.http import Blueprint
 from collab.models import Role
 from collab.permissions import (
-    FORBIDDEN,
-    NOT_VISIBLE,
-    STALE,
     auth_required,
     project_access,
+    project_errors,
 )
 from collab.schemas import MessageSchema, PaginationSchema, message
 from collab.workspaces import service
@@ -39,7 +37,7 @@ class Workspaces(MethodView):
         WorkspaceSchema(many=True),
         headers={"X-Total-Count": {"schema": {"type": "integer"}}},
     )
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 404)
     def get(self, page, project_id):
         """The project's workspaces, oldest first"""
         access = project_access(project_id)
@@ -49,8 +47,7 @@ class Workspaces(MethodView):
     @auth_required(blp)
     @blp.arguments(WorkspaceCreateSchema)
     @blp.response(201, WorkspaceSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 403, 404)
     def post(self, data, project_id):
         """Create a workspace (collaborators and owner)"""
         access = project_access(project_id, Role.COLLABORATOR)
@@ -63,7 +60,7 @@ class Workspaces(MethodView):
 class WorkspaceItem(MethodView):
     @auth_required(blp)
     @blp.response(200, WorkspaceSchema)
-    @blp.alt_response(404, **NOT_VISIBLE)
+    @project_errors(blp, 404)
     def get(self, project_id, workspace_id):
         """One workspace"""
         workspace = service.get_workspace(project_access(project_id), workspace_id)
@@ -72,9 +69,7 @@ class WorkspaceItem(MethodView):
     @auth_required(blp)
     @blp.arguments(WorkspaceUpdateSchema)
     @blp.response(200, WorkspaceSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
-    @blp.alt_response(412, **STALE)
+    @project_errors(blp, 403, 404, 412)
     def put(self, changes, project_id, workspace_id):
         """Edit a workspace (collaborators and owner)"""
         access = project_access(project_id, Role.COLLABORATOR)
@@ -85,9 +80,7 @@ class WorkspaceItem(MethodView):
 
     @auth_required(blp)
     @blp.response(200, MessageSchema)
-    @blp.alt_response(403, **FORBIDDEN)
-    @blp.alt_response(404, **NOT_VISIBLE)
-    @blp.alt_response(412, **STALE)
+    @project_errors(blp, 403, 404, 412)
     def delete(self, project_id, workspace_id):
         """Delete a workspace (owner only)"""
         access = project_access(project_id, Role.OWNER)
