@@ -99,9 +99,10 @@ def register_blueprints(app: Flask) -> None:
     from collab.collaborators.routes import blp as collaborators
     from collab.extensions import api
     from collab.health.routes import blp as health
+    from collab.jobs.routes import blp as jobs
     from collab.projects.routes import blp as projects
     from collab.workspaces.routes import blp as workspaces
 
-    for blueprint in (auth, projects, workspaces, collaborators, admin):
+    for blueprint in (auth, projects, workspaces, collaborators, admin, jobs):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)

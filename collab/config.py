@@ -178,6 +178,10 @@ class Config:
         self.CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 
+        self.JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 30)
+        self.JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 10)
+        self.JOBS_MAX_QUEUED = env_int("JOBS_MAX_QUEUED", 1000)
+
     # Fixed settings: part of the API contract, not deployment choices.
     MAX_CONTENT_LENGTH = 1024 * 1024
     SQLALCHEMY_TRACK_MODIFICATIONS = False

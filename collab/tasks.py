@@ -7,7 +7,8 @@ from flask import current_app
 from rq import Queue
 
 DEFAULT_QUEUE = "collab-default"
-QUEUE_NAMES = [DEFAULT_QUEUE]
+JOBS_QUEUE = "collab-jobs"  # code-execution jobs (collab/jobs/tasks.py)
+QUEUE_NAMES = [DEFAULT_QUEUE, JOBS_QUEUE]
 
 
 def rq_connection() -> redis.Redis:

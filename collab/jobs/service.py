@@ -1,0 +1,162 @@
+"""Submitting, finding, listing and cancelling jobs on behalf of the caller."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict
+
+import redis
+from flask import current_app
+from flask_smorest import abort
+from sqlalchemy import select
+
+from collab import flags
+from collab.auth.identity import current_user_id
+from collab.extensions import db
+from collab.jobs import languages, store
+from collab.jobs import tasks as job_tasks
+from collab.jobs.sandbox import Limits
+from collab.jobs.store import JobDocument, Status
+from collab.models import Membership, Role, Workspace
+from collab.permissions import project_access
+
+JOB_NOT_FOUND = "Job not found"
+WAIT_POLL_SECONDS = 0.1
+QUEUE_FULL_RETRY_AFTER = "5"
+
+
+def submit(data: dict, idempotency_key: str | None) -> JobDocument:
+    """Validate, store and queue a job; the caller's original job for a reused key."""
+    if not flags.is_enabled(flags.CODE_EXECUTION.name):
+        abort(503, message="Code execution is switched off; try again later")
+    require_language(data["language"])
+    user_id = str(current_user_id())
+    original = store.find_by_key(user_id, idempotency_key)
+    if original is not None:
+        return original
+    project_id = submission_project(data["workspace_id"])
+    require_capacity(user_id)
+    draft = new_job(user_id, data, project_id, idempotency_key)
+    job = store.insert(draft)
+    if job.id == draft.id:  # not the original of a concurrent request with the same key
+        queue_or_fail(job)
+    return job
+
+
+def require_language(name: str) -> None:
+    names = sorted(language.name for language in languages.available())
+    if name not in names:
+        message = f"Unknown or unavailable language; available: {', '.join(names)}"
+        abort(422, message=message, messages={"json": {"language": [message]}})
+
+
+def submission_project(workspace_id: uuid.UUID | None) -> str | None:
+    """The project of the job's workspace; the caller must be its owner or a collaborator."""
+    if workspace_id is None:
+        return None
+    workspace = db.session.get(Workspace, workspace_id)
+    if workspace is None:
+        abort(404, message="Workspace not found")
+    project_access(workspace.project_id, Role.COLLABORATOR)
+    return str(workspace.project_id)
+
+
+def require_capacity(user_id: str) -> None:
+    limit = current_app.config["JOBS_MAX_ACTIVE_PER_USER"]
+    if store.count_unfinished(user_id) >= limit:
+        abort(429, message=f"You already have {limit} unfinished jobs; wait for one to finish")
+    try:
+        queued = job_tasks.queued_count()
+    except redis.RedisError:
+        abort(503, message="The job queue is unavailable; try again later")
+    if queued >= current_app.config["JOBS_MAX_QUEUED"]:
+        abort(
+            503,
+            message="The job queue is full; try again later",
+            headers={"Retry-After": QUEUE_FULL_RETRY_AFTER},
+        )
+
+
+def new_job(user_id: str, data: dict, project_id: str | None, key: str | None) -> JobDocument:
+    limits = Limits(wall_seconds=data["timeout"], memory_mb=data["memory_mb"]).clamped()
+    workspace_id = data["workspace_id"]
+    return JobDocument(
+        user_id=user_id,
+        language=data["language"],
+        code=data["code"],
+        stdin=data["stdin"],
+        limits=asdict(limits),
+        workspace_id=str(workspace_id) if workspace_id else None,
+        project_id=project_id,
+        idempotency_key=key,
+    )
+
+
+def queue_or_fail(job: JobDocument) -> None:
+    """Enqueue; if Redis is down the job is marked failed (never left pending) and 503."""
+    try:
+        job_tasks.enqueue(job.id)
+    except redis.RedisError:
+        store.fail(job.id, "The job queue was unavailable at submission")
+        abort(503, message="The job queue is unavailable; try again later")
+
+
+def member_role(project_id: str | None) -> Role | None:
+    if project_id is None:
+        return None
+    statement = select(Membership.role).where(
+        Membership.project_id == uuid.UUID(project_id), Membership.user_id == current_user_id()
+    )
+    return db.session.scalar(statement)
+
+
+def visible_job(job_id: str) -> JobDocument:
+    """The job if the caller submitted it or is a member of its project; else 404."""
+    job = store.get(job_id)
+    if job is None:
+        abort(404, message=JOB_NOT_FOUND)
+    if job.user_id != str(current_user_id()) and member_role(job.project_id) is None:
+        abort(404, message=JOB_NOT_FOUND)
+    return job
+
+
+def wait_for(job_id: str, seconds: float) -> JobDocument:
+    """The job, polled until it is finished or `seconds` have passed."""
+    job = visible_job(job_id)
+    deadline = time.monotonic() + seconds
+    while not job.finished and time.monotonic() < deadline:
+        time.sleep(WAIT_POLL_SECONDS)
+        job = store.get(job_id) or job
+    return job
+
+
+def jobs_for_caller(query: dict) -> tuple[list[JobDocument], int]:
+    """The caller's own jobs, or with workspace_id every job of that workspace (members)."""
+    criteria: dict = {}
+    if "workspace_id" in query:
+        workspace = db.session.get(Workspace, query["workspace_id"])
+        if workspace is None:
+            abort(404, message="Workspace not found")
+        if project_access(workspace.project_id).role is None:
+            abort(403, message="Only members of the project see its jobs")
+        criteria["workspace_id"] = str(workspace.id)
+    else:
+        criteria["user_id"] = str(current_user_id())
+    if "status" in query:
+        criteria["status"] = query["status"]
+    return store.list_jobs(criteria, query["skip"], query["limit"])
+
+
+def cancel(job_id: str) -> None:
+    """Cancel a pending (dequeued) or running (killed) job; 409 once it is finished."""
+    job = visible_job(job_id)
+    if job.user_id != str(current_user_id()) and member_role(job.project_id) != Role.OWNER:
+        abort(403, message="Only the submitter and the project's owner may cancel a job")
+    cancelled = store.cancel(job_id)
+    if cancelled is None:
+        abort(409, message="The job has already finished")
+    if job.status == Status.PENDING:
+        job_tasks.dequeue(job_id)
+    job_tasks.signal_cancel(job_id)  # a job picked up meanwhile is killed too
+    job_tasks.broadcast_status(cancelled)

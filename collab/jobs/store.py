@@ -1,0 +1,195 @@
+"""The MongoDB `jobs` collection: the job document's shape, its indexes, and the only writes
+allowed to change a job's status (compare-and-set, so a cancelled job never turns completed).
+
+Every call goes through `mongo.db`, whose client has 2 s timeouts: an outage raises a
+PyMongoError quickly instead of hanging a request (the routes answer 503).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from collab.extensions import mongo
+
+COLLECTION = "jobs"
+TTL_INDEX = "finished_at_ttl"
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+UNFINISHED = (Status.PENDING, Status.RUNNING)
+
+
+def utcnow() -> datetime:
+    # MongoDB keeps milliseconds: round here so the value returned equals the value stored.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+@dataclass
+class JobDocument:
+    """One job, from submission to its result. `id` is stored as `_id`."""
+
+    user_id: str
+    language: str
+    code: str
+    stdin: str
+    limits: dict  # the effective (clamped) sandbox limits
+    workspace_id: str | None = None
+    project_id: str | None = None  # the workspace's project: who else may see the job
+    idempotency_key: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    status: str = Status.PENDING.value
+    created_at: datetime = field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str | None = None  # why the system could not run it (failed)
+    output: str | None = None
+    stderr: str | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    outcome: str | None = None
+    execution_time: float | None = None
+    usage: dict | None = None
+    stdout_truncated: bool | None = None
+    stderr_truncated: bool | None = None
+    runtime: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in UNFINISHED
+
+    def to_mongo(self) -> dict:
+        document = asdict(self)
+        document["_id"] = document.pop("id")
+        if document["idempotency_key"] is None:
+            del document["idempotency_key"]  # outside the partial unique index
+        return document
+
+    @classmethod
+    def from_mongo(cls, document: dict) -> JobDocument:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in document.items() if key in known}
+        return cls(id=document["_id"], **values)
+
+
+def collection() -> Collection:
+    jobs = mongo.db[COLLECTION]
+    if not current_app.extensions.get("collab_jobs_indexed"):
+        ensure_indexes(jobs)
+        current_app.extensions["collab_jobs_indexed"] = True
+    return jobs
+
+
+def ensure_indexes(jobs: Collection | None = None) -> None:
+    """The list queries' indexes, the retention TTL and the idempotency key (idempotent)."""
+    jobs = jobs if jobs is not None else mongo.db[COLLECTION]
+    jobs.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
+    jobs.create_index([("workspace_id", ASCENDING), ("created_at", DESCENDING)])
+    jobs.create_index("status")
+    ensure_retention(jobs)
+    jobs.create_index(
+        [("user_id", ASCENDING), ("idempotency_key", ASCENDING)],
+        unique=True,
+        partialFilterExpression={"idempotency_key": {"$exists": True}},
+    )
+
+
+def ensure_retention(jobs: Collection) -> None:
+    """The TTL index on finished_at; unfinished jobs have none, so they are never removed."""
+    seconds = int(timedelta(days=current_app.config["JOB_RETENTION_DAYS"]).total_seconds())
+    try:
+        jobs.create_index("finished_at", name=TTL_INDEX, expireAfterSeconds=seconds)
+    except OperationFailure:  # JOB_RETENTION_DAYS changed: adjust the existing index
+        index = {"name": TTL_INDEX, "expireAfterSeconds": seconds}
+        jobs.database.command("collMod", jobs.name, index=index)
+
+
+def insert(job: JobDocument) -> JobDocument:
+    """Store a new job; with an idempotency key already used by this user, the original job."""
+    try:
+        collection().insert_one(job.to_mongo())
+    except DuplicateKeyError:
+        original = find_by_key(job.user_id, job.idempotency_key)
+        if original is None:
+            raise
+        return original
+    return job
+
+
+def get(job_id: str) -> JobDocument | None:
+    document = collection().find_one({"_id": job_id})
+    return JobDocument.from_mongo(document) if document else None
+
+
+def find_by_key(user_id: str, key: str | None) -> JobDocument | None:
+    if key is None:
+        return None
+    document = collection().find_one({"user_id": user_id, "idempotency_key": key})
+    return JobDocument.from_mongo(document) if document else None
+
+
+def list_jobs(criteria: dict, skip: int, limit: int) -> tuple[list[JobDocument], int]:
+    """Jobs matching `criteria` (user_id / workspace_id / status), newest first, and the total."""
+    jobs = collection()
+    total = jobs.count_documents(criteria)
+    cursor = jobs.find(criteria).sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+    return [JobDocument.from_mongo(d) for d in cursor.skip(skip).limit(limit)], total
+
+
+def count_unfinished(user_id: str) -> int:
+    return collection().count_documents(
+        {"user_id": user_id, "status": {"$in": [s.value for s in UNFINISHED]}}
+    )
+
+
+def transition(job_id: str, expected: tuple[Status, ...], changes: dict) -> JobDocument | None:
+    """Compare-and-set: apply `changes` only if the job's status is one of `expected`.
+
+    Returns the updated job, or None when the job is in another state (or gone)."""
+    document = collection().find_one_and_update(
+        {"_id": job_id, "status": {"$in": [s.value for s in expected]}},
+        {"$set": changes},
+        return_document=ReturnDocument.AFTER,
+    )
+    return JobDocument.from_mongo(document) if document else None
+
+
+def start(job_id: str) -> JobDocument | None:
+    return transition(
+        job_id, (Status.PENDING,), {"status": Status.RUNNING.value, "started_at": utcnow()}
+    )
+
+
+def complete(job_id: str, result: dict) -> JobDocument | None:
+    changes = {**result, "status": Status.COMPLETED.value, "finished_at": utcnow()}
+    return transition(job_id, (Status.RUNNING,), changes)
+
+
+def fail(job_id: str, message: str) -> JobDocument | None:
+    changes = {"status": Status.FAILED.value, "message": message, "finished_at": utcnow()}
+    return transition(job_id, UNFINISHED, changes)
+
+
+def cancel(job_id: str) -> JobDocument | None:
+    changes = {"status": Status.CANCELLED.value, "finished_at": utcnow()}
+    return transition(job_id, UNFINISHED, changes)
+
+
+def record_partial_result(job_id: str, result: dict) -> None:
+    """What a cancelled job printed before it was killed; the status stays cancelled."""
+    collection().update_one({"_id": job_id, "status": Status.CANCELLED.value}, {"$set": result})

@@ -1,0 +1,197 @@
+"""The RQ side of code-execution jobs: `execute_job(job_id)` and the helpers that enqueue and
+cancel it. The job carries only its id; everything else is read from the store.
+
+Status changes are stored first, then broadcast (`job:status`, `job:output`) to the rooms
+`user:{user_id}` and `workspace:{workspace_id}` through a write-only Socket.IO client on the
+Redis message queue: an event lost during a Redis outage is only logged.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from dataclasses import asdict
+
+import redis
+from flask import current_app
+from flask_socketio import SocketIO
+from rq import Queue
+
+from collab.extensions import redis_client
+from collab.jobs import sandbox, store
+from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
+from collab.jobs.store import JobDocument
+from collab.tasks import JOBS_QUEUE, queue
+
+log = logging.getLogger(__name__)
+
+# RQ must never kill a job the sandbox is still supervising: its own limit comes first.
+RQ_TIMEOUT_SECONDS = int(sandbox.MAX_RUN_SECONDS) + 30
+RESULT_TTL_SECONDS = 3600
+FAILURE_TTL_SECONDS = 7 * 24 * 3600
+CANCEL_KEY = "collab:jobs:cancel:{}"
+CANCEL_KEY_TTL_SECONDS = int(sandbox.MAX_RUN_SECONDS) + 60
+CANCEL_POLL_SECONDS = 0.2  # with the sandbox's 50 ms tick: killed well within 1 s
+
+
+def jobs_queue() -> Queue:
+    return queue(JOBS_QUEUE)
+
+
+def enqueue(job_id: str) -> None:
+    """Queue a stored job (raises redis.RedisError when Redis is down)."""
+    jobs_queue().enqueue(
+        execute_job,
+        job_id,
+        job_id=job_id,
+        job_timeout=RQ_TIMEOUT_SECONDS,
+        result_ttl=RESULT_TTL_SECONDS,
+        failure_ttl=FAILURE_TTL_SECONDS,
+    )
+
+
+def queued_count() -> int:
+    return jobs_queue().count
+
+
+def dequeue(job_id: str) -> None:
+    """Take a pending job off the queue (best effort: the worker skips cancelled jobs anyway)."""
+    try:
+        jobs_queue().remove(job_id)
+    except redis.RedisError:
+        log.warning("could not remove job %s from the queue", job_id, exc_info=True)
+
+
+def signal_cancel(job_id: str) -> None:
+    """Tell the worker running `job_id` to kill it."""
+    redis_client.set(CANCEL_KEY.format(job_id), "1", ex=CANCEL_KEY_TTL_SECONDS)
+
+
+def execute_job(job_id: str) -> None:
+    """RQ entry point: run a pending job in the sandbox and store its result."""
+    job = store.start(job_id)
+    if job is None:
+        log.info("job %s is no longer pending (cancelled?): skipped", job_id)
+        return
+    broadcast_status(job)
+    try:
+        result = run_in_sandbox(job)
+    except SandboxUnavailable as error:
+        log.error("job %s: %s", job_id, error)
+        finish(job_id, store.fail(job_id, f"Sandbox unavailable: {error}"))
+        return
+    except Exception:
+        log.exception("job %s failed inside the worker", job_id)
+        finish(job_id, store.fail(job_id, "Internal error while running the job"))
+        raise  # to RQ's failed registry
+    fields = result_fields(result)
+    finished = store.complete(job_id, fields)
+    if finished is None:  # cancelled meanwhile: keep the status, record what it printed
+        store.record_partial_result(job_id, fields)
+    finish(job_id, finished or store.get(job_id))
+
+
+def finish(job_id: str, job: JobDocument | None) -> None:
+    redis_client.delete(CANCEL_KEY.format(job_id))
+    if job is not None:
+        broadcast_status(job)
+
+
+def run_in_sandbox(job: JobDocument) -> Result:
+    cancel = threading.Event()
+    done = threading.Event()
+    watcher = threading.Thread(
+        target=watch_cancel, args=(job.id, cancel, done, current_app._get_current_object())
+    )
+    watcher.start()
+    try:
+        return sandbox.run(
+            job.language,
+            job.code,
+            job.stdin,
+            Limits(**job.limits),
+            on_output=OutputRelay(job),
+            cancel=cancel,
+        )
+    finally:
+        done.set()
+        watcher.join()
+
+
+def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, app) -> None:
+    """Polls the cancel key set by the API and sets the sandbox's cancel event."""
+    with app.app_context():
+        while not done.wait(CANCEL_POLL_SECONDS):
+            try:
+                if redis_client.exists(CANCEL_KEY.format(job_id)):
+                    cancel.set()
+                    return
+            except redis.RedisError:
+                log.warning("cancel check for job %s failed", job_id, exc_info=True)
+
+
+class OutputRelay:
+    """The sandbox's on_output callback: numbers each chunk and broadcasts it."""
+
+    def __init__(self, job: JobDocument) -> None:
+        self.job = job
+        self.seq = 0
+
+    def __call__(self, stream: str, chunk: bytes) -> None:
+        self.seq += 1
+        payload = {
+            "job_id": self.job.id,
+            "seq": self.seq,
+            "stream": stream,
+            "chunk": chunk.decode("utf-8", errors="replace"),
+        }
+        broadcast(self.job, "job:output", payload)
+
+
+def result_fields(result: Result) -> dict:
+    """The result as the job document stores it (GET /jobs/{id} shows these fields)."""
+    return {
+        "output": result.stdout.decode("utf-8", errors="replace"),
+        "stderr": result_stderr(result),
+        "exit_code": result.exit_code,
+        "signal": result.signal,
+        "outcome": result.outcome.value,
+        "execution_time": round(result.usage.wall_ms / 1000, 3),
+        "usage": asdict(result.usage),
+        "limits": asdict(result.limits),
+        "stdout_truncated": result.stdout_truncated,
+        "stderr_truncated": result.stderr_truncated,
+        "runtime": result.runtime,
+    }
+
+
+def result_stderr(result: Result) -> str:
+    # A compile error's message is the compiler's output: shown where users look for errors.
+    if result.outcome == Outcome.COMPILATION_ERROR and result.compile_output:
+        return result.compile_output
+    return result.stderr.decode("utf-8", errors="replace")
+
+
+def broadcast_status(job: JobDocument) -> None:
+    payload = {"job_id": job.id, "status": job.status, "outcome": job.outcome}
+    broadcast(job, "job:status", payload)
+
+
+def broadcast(job: JobDocument, event: str, payload: dict) -> None:
+    rooms = [f"user:{job.user_id}"]
+    if job.workspace_id:
+        rooms.append(f"workspace:{job.workspace_id}")
+    try:
+        emitter().emit(event, payload, to=rooms)
+    except Exception:  # a lost event must never fail the job: the store has the truth
+        log.warning("could not broadcast %s for job %s", event, job.id, exc_info=True)
+
+
+def emitter() -> SocketIO:
+    return _emitter(current_app.config["REDIS_URL"])
+
+
+@functools.cache
+def _emitter(redis_url: str) -> SocketIO:
+    return SocketIO(message_queue=redis_url)

@@ -1,0 +1,316 @@
+"""Code-execution jobs end to end: the HTTP API, a real RQ worker (SimpleWorker in burst mode,
+with the app's context), the real sandbox and the Mongo-compatible server. No mocks, except
+where a test needs Redis to fail at one precise call."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+from rq import SimpleWorker
+
+from collab import flags
+from collab.extensions import mongo
+from collab.jobs import store
+from collab.jobs import tasks as job_tasks
+from collab.jobs.store import JobDocument, Status
+from collab.tasks import rq_connection
+from tests.helpers_projects import assert_error, assert_validation_error, make_team
+from tests.test_sandbox import SANDBOX_USABLE
+
+pytestmark = pytest.mark.skipif(
+    not SANDBOX_USABLE and not __import__("os").environ.get("COLLAB_REQUIRE_SANDBOX"),
+    reason="needs root, writable cgroups and bubblewrap (apt-get install -y bubblewrap)",
+)
+
+JOBS = "/api/v1/jobs"
+RESULT_FIELDS = {
+    "id", "status", "language", "created_at", "started_at", "finished_at", "output", "stderr",
+    "exit_code", "signal", "outcome", "execution_time", "usage", "limits", "stdout_truncated",
+    "stderr_truncated", "runtime", "workspace_id", "user_id",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def empty_jobs(app):
+    yield
+    with app.app_context():
+        mongo.db[store.COLLECTION].delete_many({})
+
+
+def work(app) -> None:
+    """Run every queued job with a real RQ worker, then return."""
+    with app.app_context():
+        worker = SimpleWorker([job_tasks.jobs_queue()], connection=rq_connection())
+        worker.work(burst=True)
+
+
+def submit(client, account, headers=None, **body):
+    body = {"language": "python", "code": "print(1)", **body}
+    return client.post(JOBS, json=body, headers={**account.headers, **(headers or {})})
+
+
+def submitted(client, account, **body) -> dict:
+    response = submit(client, account, **body)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()
+
+
+def get_job(client, account, job_id: str, wait: float = 0):
+    return client.get(f"{JOBS}/{job_id}?wait={wait}", headers=account.headers)
+
+
+def job_of(client, account, job_id: str) -> dict:
+    response = get_job(client, account, job_id)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_submit_run_and_read_the_result(app, client, alice):
+    response = submit(client, alice, code="print(input() * 2)", stdin="ab")
+    assert response.status_code == 202
+    job = response.get_json()
+    assert response.headers["Location"] == f"{JOBS}/{job['id']}"
+    assert job["status"] == "pending" and job["created_at"]
+    work(app)
+    done = job_of(client, alice, job["id"])
+    assert set(done) >= RESULT_FIELDS
+    assert (done["status"], done["outcome"]) == ("completed", "success")
+    assert (done["output"], done["stderr"], done["exit_code"]) == ("abab\n", "", 0)
+    assert done["signal"] is None and done["user_id"] == alice.id
+    assert done["runtime"].startswith("Python 3")
+    assert 0 <= done["execution_time"] < 5
+    assert set(done["usage"]) == {"cpu_ms", "wall_ms", "memory_peak_kb"}
+    assert (done["limits"]["wall_seconds"], done["limits"]["memory_mb"]) == (10, 256)
+    assert done["stdout_truncated"] is False and done["stderr_truncated"] is False
+    assert done["created_at"] <= done["started_at"] <= done["finished_at"]
+
+
+def test_wait_holds_the_request_until_the_job_is_finished(app, client, alice):
+    job = submitted(client, alice)
+    started = time.monotonic()
+    assert get_job(client, alice, job["id"], wait=0.3).get_json()["status"] == "pending"
+    assert time.monotonic() - started >= 0.3
+    answers = []
+    waiter = threading.Thread(
+        target=lambda: answers.append(get_job(app.test_client(), alice, job["id"], wait=20))
+    )
+    waiter.start()
+    work(app)  # the worker needs the main thread (signal handlers)
+    waiter.join(timeout=25)
+    assert answers and answers[0].get_json()["status"] == "completed"
+    assert_validation_error(get_job(client, alice, job["id"], wait=31), "wait")
+
+
+def test_outcomes_runtime_error_time_limit_and_compile_error(app, client, alice):
+    crash = submitted(client, alice, code="1 / 0")
+    loop = submitted(client, alice, code="while True: pass", timeout=1)
+    broken = submitted(client, alice, language="c", code="int main( { return 0; }")
+    work(app)
+    crashed = job_of(client, alice, crash["id"])
+    assert (crashed["status"], crashed["outcome"], crashed["exit_code"]) == (
+        "completed",
+        "runtime_error",
+        1,
+    )
+    assert "ZeroDivisionError" in crashed["stderr"]
+    looped = job_of(client, alice, loop["id"])
+    assert (looped["outcome"], looped["limits"]["wall_seconds"]) == ("time_limit_exceeded", 1)
+    compiled = job_of(client, alice, broken["id"])
+    assert compiled["outcome"] == "compilation_error" and "error" in compiled["stderr"]
+
+
+def test_validation(client, alice):
+    unknown = assert_validation_error(submit(client, alice, language="cobol"), "language")
+    assert "python" in unknown["message"] and "cpp" in unknown["message"]
+    too_big = "#" * (256 * 1024 + 1)
+    assert_validation_error(submit(client, alice, code=too_big), "code")
+    assert_error(submit(client, alice, stdin="x" * (1024 * 1024 + 1)), 413)
+    assert_validation_error(submit(client, alice, timeout=31), "timeout")
+    assert_validation_error(submit(client, alice, timeout=0), "timeout")
+    assert_validation_error(submit(client, alice, memory_mb=2048), "memory_mb")
+    assert_validation_error(submit(client, alice, extra=1), "extra")
+    response = client.post(JOBS, json={"code": "print(1)"}, headers=alice.headers)
+    assert_validation_error(response, "language")
+    assert client.get(JOBS, headers=alice.headers).get_json() == []
+
+
+def test_languages_lists_name_version_and_compiled(client, alice):
+    languages = {
+        item["name"]: item
+        for item in client.get("/api/v1/languages", headers=alice.headers).get_json()
+    }
+    assert {"python", "javascript", "bash", "c", "cpp"} <= set(languages)
+    assert languages["python"]["compiled"] is False and languages["c"]["compiled"] is True
+    assert languages["python"]["version"].startswith("Python 3")
+
+
+def test_code_execution_flag_off_is_503(app, client, alice):
+    with app.app_context():
+        flags.set_flag(flags.CODE_EXECUTION.name, False)
+    assert_error(submit(client, alice), 503)
+    with app.app_context():
+        flags.set_flag(flags.CODE_EXECUTION.name, True)
+    assert submit(client, alice).status_code == 202
+
+
+def test_workspace_jobs_follow_the_project_roles(app, client, make_user):
+    team = make_team(client, make_user, is_public=False)
+    job = submitted(client, team.collaborator, workspace_id=team.wid)
+    assert job["workspace_id"] == team.wid
+    assert_error(submit(client, team.viewer, workspace_id=team.wid), 403)
+    assert_error(submit(client, team.outsider, workspace_id=team.wid), 404)
+    assert_error(submit(client, team.owner, workspace_id=str(uuid.uuid4())), 404)
+    work(app)
+    for member in (team.owner, team.viewer):
+        assert job_of(client, member, job["id"])["status"] == "completed"
+        listed = client.get(f"{JOBS}?workspace_id={team.wid}", headers=member.headers)
+        assert [item["id"] for item in listed.get_json()] == [job["id"]]
+    assert_error(get_job(client, team.outsider, job["id"]), 404)
+    assert_error(client.get(f"{JOBS}?workspace_id={team.wid}", headers=team.outsider.headers), 404)
+
+
+def test_a_private_job_is_invisible_to_others(client, alice, bob):
+    job = submitted(client, alice)
+    assert_error(get_job(client, bob, job["id"]), 404)
+    assert_error(client.post(f"{JOBS}/{job['id']}/cancel", headers=bob.headers), 404)
+    assert client.get(JOBS, headers=bob.headers).get_json() == []
+    assert_error(get_job(client, alice, str(uuid.uuid4())), 404)
+
+
+def test_list_filters_and_pagination(app, client, alice):
+    first, second = submitted(client, alice), submitted(client, alice)
+    work(app)
+    third = submitted(client, alice)
+    everything = client.get(JOBS, headers=alice.headers)
+    assert everything.headers["X-Total-Count"] == "3"
+    assert [j["id"] for j in everything.get_json()] == [third["id"], second["id"], first["id"]]
+    done = client.get(f"{JOBS}?status=completed", headers=alice.headers).get_json()
+    assert {j["id"] for j in done} == {first["id"], second["id"]}
+    pending = client.get(f"{JOBS}?status=pending", headers=alice.headers).get_json()
+    assert [j["id"] for j in pending] == [third["id"]]
+    page = client.get(f"{JOBS}?skip=1&limit=1", headers=alice.headers)
+    assert [j["id"] for j in page.get_json()] == [second["id"]]
+    assert page.headers["X-Total-Count"] == "3"
+    assert_validation_error(client.get(f"{JOBS}?status=bogus", headers=alice.headers), "status")
+
+
+def test_idempotency_key_returns_the_original_job_for_the_same_user(client, alice, bob):
+    key = {"Idempotency-Key": "abc-123"}
+    first = submitted(client, alice, headers=key)
+    again = submit(client, alice, headers=key, code="print(2)")
+    assert again.status_code == 202 and again.get_json()["id"] == first["id"]
+    theirs = submitted(client, bob, headers=key)
+    assert theirs["id"] != first["id"]
+    assert len(client.get(JOBS, headers=alice.headers).get_json()) == 1
+
+
+def test_cancel_a_pending_job_it_never_runs(app, client, alice):
+    job = submitted(client, alice)
+    response = client.post(f"{JOBS}/{job['id']}/cancel", headers=alice.headers)
+    assert response.status_code == 200 and response.get_json() == {"message": "Job cancelled"}
+    with app.app_context():
+        assert job_tasks.queued_count() == 0
+    work(app)
+    cancelled = job_of(client, alice, job["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["started_at"] is None
+    assert cancelled["output"] is None and cancelled["finished_at"]
+    assert_error(client.post(f"{JOBS}/{job['id']}/cancel", headers=alice.headers), 409)
+
+
+def test_cancel_a_finished_job_is_409(app, client, alice):
+    job = submitted(client, alice)
+    work(app)
+    assert_error(client.post(f"{JOBS}/{job['id']}/cancel", headers=alice.headers), 409)
+    assert job_of(client, alice, job["id"])["status"] == "completed"
+
+
+def test_cancel_a_running_job_kills_it(app, client, alice):
+    job = submitted(client, alice, code="import time\nprint('up', flush=True)\ntime.sleep(30)")
+    timing = {}
+
+    def cancel_when_running():
+        api = app.test_client()
+        deadline = time.monotonic() + 10
+        while job_of(api, alice, job["id"])["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        timing["cancelled"] = time.monotonic()
+        timing["status"] = api.post(f"{JOBS}/{job['id']}/cancel", headers=alice.headers).status_code
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    work(app)
+    finished = time.monotonic()
+    canceller.join()
+    assert timing["status"] == 200
+    assert finished - timing["cancelled"] < 2
+    cancelled = job_of(client, alice, job["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["outcome"] == "cancelled"
+
+
+def test_only_the_submitter_and_the_owner_may_cancel(client, make_user):
+    team = make_team(client, make_user, is_public=False)
+    job = submitted(client, team.collaborator, workspace_id=team.wid)
+    assert_error(client.post(f"{JOBS}/{job['id']}/cancel", headers=team.viewer.headers), 403)
+    response = client.post(f"{JOBS}/{job['id']}/cancel", headers=team.owner.headers)
+    assert response.status_code == 200
+
+
+def test_per_user_cap_on_unfinished_jobs(app, client, alice, bob, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_MAX_ACTIVE_PER_USER", 2)
+    submitted(client, alice)
+    submitted(client, alice)
+    assert_error(submit(client, alice), 429)
+    assert submit(client, bob).status_code == 202
+
+
+def test_a_full_queue_is_503_with_retry_after(app, client, alice, bob, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_MAX_QUEUED", 1)
+    submitted(client, alice)
+    response = submit(client, bob)
+    assert_error(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_redis_down_at_submission_marks_the_job_failed(app, client, alice, monkeypatch):
+    def refuse(job_id):
+        raise redis.ConnectionError("Redis is down")
+
+    monkeypatch.setattr(job_tasks, "enqueue", refuse)
+    assert_error(submit(client, alice), 503)
+    jobs = client.get(JOBS, headers=alice.headers).get_json()
+    assert [j["status"] for j in jobs] == ["failed"] and jobs[0]["message"]
+
+
+def test_mongodb_down_is_503_not_500(make_app, alice):
+    client = make_app(MONGODB_URL="mongodb://127.0.0.1:9").test_client()
+    assert_error(client.get(JOBS, headers=alice.headers), 503)
+
+
+def test_status_transitions_are_compare_and_set(app):
+    with app.app_context():
+        job = store.insert(
+            JobDocument(user_id="u", language="python", code="", stdin="", limits={})
+        )
+        assert store.start(job.id).status == Status.RUNNING
+        assert store.cancel(job.id).status == Status.CANCELLED
+        assert store.complete(job.id, {"outcome": "success", "output": "late"}) is None
+        assert store.fail(job.id, "late") is None
+        assert store.start(job.id) is None
+        assert store.get(job.id).status == Status.CANCELLED
+        assert store.get(job.id).output is None
+
+
+def test_retention_ttl_follows_the_configuration(app, monkeypatch):
+    with app.app_context():
+        jobs = mongo.db[store.COLLECTION]
+        store.ensure_indexes(jobs)
+        ttl = jobs.index_information()[store.TTL_INDEX]["expireAfterSeconds"]
+        assert ttl == 30 * 24 * 3600
+        monkeypatch.setitem(app.config, "JOB_RETENTION_DAYS", 7)
+        store.ensure_indexes(jobs)
+        assert jobs.index_information()[store.TTL_INDEX]["expireAfterSeconds"] == 7 * 24 * 3600
