@@ -12,6 +12,7 @@ from dotenv import load_dotenv
 from rq import Worker
 
 from collab import create_app
+from collab.jobs.recovery import start_maintenance
 from collab.tasks import QUEUE_NAMES, rq_connection
 
 
@@ -19,6 +20,8 @@ def main(queue_names: list[str]) -> None:
     load_dotenv()  # a local .env, if any; real environment variables win
     app = create_app()
     with app.app_context():
+        # Fails jobs whose worker died and stores results parked during a MongoDB outage.
+        start_maintenance(app)
         worker = Worker(queue_names or QUEUE_NAMES, connection=rq_connection())
         worker.work(with_scheduler=True)
 

@@ -4,9 +4,16 @@ where a test needs Redis to fail at one precise call."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,15 +21,15 @@ from rq import SimpleWorker
 
 from collab import flags
 from collab.extensions import mongo
-from collab.jobs import store
+from collab.jobs import recovery, store
 from collab.jobs import tasks as job_tasks
 from collab.jobs.store import JobDocument, Status
-from collab.tasks import rq_connection
+from collab.tasks import JOBS_QUEUE, rq_connection
 from tests.helpers_projects import assert_error, assert_validation_error, make_team
-from tests.test_sandbox import SANDBOX_USABLE
+from tests.test_sandbox import REPO, SANDBOX_USABLE
 
 pytestmark = pytest.mark.skipif(
-    not SANDBOX_USABLE and not __import__("os").environ.get("COLLAB_REQUIRE_SANDBOX"),
+    not SANDBOX_USABLE and not os.environ.get("COLLAB_REQUIRE_SANDBOX"),
     reason="needs root, writable cgroups and bubblewrap (apt-get install -y bubblewrap)",
 )
 
@@ -314,3 +321,90 @@ def test_retention_ttl_follows_the_configuration(app, monkeypatch):
         monkeypatch.setitem(app.config, "JOB_RETENTION_DAYS", 7)
         store.ensure_indexes(jobs)
         assert jobs.index_information()[store.TTL_INDEX]["expireAfterSeconds"] == 7 * 24 * 3600
+
+
+def running_job(user_id: str = "u") -> JobDocument:
+    job = store.insert(
+        JobDocument(user_id=user_id, language="python", code="", stdin="", limits={})
+    )
+    return store.start(job.id)
+
+
+def test_a_running_job_without_heartbeat_is_failed_as_worker_lost(app):
+    with app.app_context():
+        lost, alive, fresh = running_job(), running_job(), running_job()
+        long_ago = store.utcnow() - timedelta(minutes=1)
+        ids = [lost.id, alive.id]
+        store.collection().update_many({"_id": {"$in": ids}}, {"$set": {"started_at": long_ago}})
+        recovery.heartbeat(alive.id)
+        assert recovery.reap_lost_jobs() == [lost.id]
+        failed = store.get(lost.id)
+        assert (failed.status, failed.message) == ("failed", recovery.WORKER_LOST)
+        assert store.get(alive.id).status == store.get(fresh.id).status == "running"
+
+
+def test_a_result_mongodb_refused_is_stored_once_it_is_back(app, make_app):
+    with app.app_context():
+        job = running_job()
+    with make_app(MONGODB_URL="mongodb://127.0.0.1:9").app_context():
+        parked = job_tasks.store_result(job, {"outcome": "success", "output": "kept\n"})
+        assert parked.status == "completed"  # what the worker broadcasts
+    with app.app_context():
+        assert store.get(job.id).status == "running"
+        assert recovery.reap_lost_jobs() == []  # parked, not lost
+        recovery.maintain()
+        stored = store.get(job.id)
+        assert (stored.status, stored.output, stored.finished_at is not None) == (
+            "completed",
+            "kept\n",
+            True,
+        )
+        assert recovery.unstored(job.id) is None
+
+
+def start_worker(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "worker.py", JOBS_QUEUE],
+        cwd=REPO,
+        env={**os.environ, **env},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_until(predicate, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_sigkilled_worker_its_job_ends_failed_and_the_next_worker_is_healthy(
+    client, alice, base_env, raw_redis
+):
+    job = submitted(client, alice, code="import time\nprint(1, flush=True)\ntime.sleep(60)")
+    worker = start_worker(base_env)
+    try:
+        wait_until(lambda: job_of(client, alice, job["id"])["status"] == "running", 20)
+    finally:
+        # The work horse runs in a session of its own: kill it with the worker, as a lost
+        # machine or container would.
+        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        os.killpg(worker.pid, signal.SIGKILL)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(child), signal.SIGKILL)
+        worker.wait()
+    heartbeat = recovery.HEARTBEAT_KEY.format(job["id"])
+    wait_until(lambda: not raw_redis.exists(heartbeat), recovery.HEARTBEAT_TTL_SECONDS + 2)
+    again = start_worker(base_env)
+    try:
+        wait_until(lambda: job_of(client, alice, job["id"])["status"] == "failed", 20)
+        assert job_of(client, alice, job["id"])["message"] == recovery.WORKER_LOST
+        after = submitted(client, alice, code="print('still fine')")
+        done = get_job(client, alice, after["id"], wait=20).get_json()
+        assert (done["status"], done["output"]) == ("completed", "still fine\n")
+    finally:
+        again.terminate()
+        again.wait(timeout=30)

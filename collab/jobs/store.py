@@ -175,9 +175,13 @@ def start(job_id: str) -> JobDocument | None:
     )
 
 
+def completion(result: dict) -> dict:
+    """The changes that record a program's result and complete its job."""
+    return {**result, "status": Status.COMPLETED.value, "finished_at": utcnow()}
+
+
 def complete(job_id: str, result: dict) -> JobDocument | None:
-    changes = {**result, "status": Status.COMPLETED.value, "finished_at": utcnow()}
-    return transition(job_id, (Status.RUNNING,), changes)
+    return transition(job_id, (Status.RUNNING,), completion(result))
 
 
 def fail(job_id: str, message: str) -> JobDocument | None:

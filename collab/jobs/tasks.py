@@ -11,17 +11,18 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import redis
 from flask import current_app
 from flask_socketio import SocketIO
+from pymongo.errors import PyMongoError
 from rq import Queue
 
 from collab.extensions import redis_client
-from collab.jobs import sandbox, store
+from collab.jobs import recovery, sandbox, store
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
-from collab.jobs.store import JobDocument
+from collab.jobs.store import JobDocument, Status
 from collab.tasks import JOBS_QUEUE, queue
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def signal_cancel(job_id: str) -> None:
 
 def execute_job(job_id: str) -> None:
     """RQ entry point: run a pending job in the sandbox and store its result."""
+    recovery.heartbeat(job_id)  # before running: the reaper must never see it unvouched
     job = store.start(job_id)
     if job is None:
         log.info("job %s is no longer pending (cancelled?): skipped", job_id)
@@ -85,15 +87,27 @@ def execute_job(job_id: str) -> None:
         log.exception("job %s failed inside the worker", job_id)
         finish(job_id, store.fail(job_id, "Internal error while running the job"))
         raise  # to RQ's failed registry
-    fields = result_fields(result)
-    finished = store.complete(job_id, fields)
-    if finished is None:  # cancelled meanwhile: keep the status, record what it printed
-        store.record_partial_result(job_id, fields)
-    finish(job_id, finished or store.get(job_id))
+    finish(job_id, store_result(job, result_fields(result)))
+
+
+def store_result(job: JobDocument, fields: dict) -> JobDocument | None:
+    """Complete the job with its result; parked in Redis if MongoDB is down."""
+    changes = store.completion(fields)
+    try:
+        finished = store.transition(job.id, (Status.RUNNING,), changes)
+        if finished is None:  # cancelled meanwhile: keep the status, record what it printed
+            store.record_partial_result(job.id, fields)
+            return store.get(job.id)
+    except PyMongoError:
+        log.warning("job %s: MongoDB unavailable, result kept in Redis", job.id, exc_info=True)
+        recovery.keep_unstored(job.id, changes)
+        return replace(job, **changes)
+    return finished
 
 
 def finish(job_id: str, job: JobDocument | None) -> None:
     redis_client.delete(CANCEL_KEY.format(job_id))
+    recovery.forget_heartbeat(job_id)
     if job is not None:
         broadcast_status(job)
 
@@ -120,13 +134,14 @@ def run_in_sandbox(job: JobDocument) -> Result:
 
 
 def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, app) -> None:
-    """Polls the cancel key set by the API and sets the sandbox's cancel event."""
+    """Polls the cancel key set by the API (setting the sandbox's cancel event) and keeps the
+    job's heartbeat alive while it runs."""
     with app.app_context():
         while not done.wait(CANCEL_POLL_SECONDS):
             try:
+                recovery.heartbeat(job_id)
                 if redis_client.exists(CANCEL_KEY.format(job_id)):
                     cancel.set()
-                    return
             except redis.RedisError:
                 log.warning("cancel check for job %s failed", job_id, exc_info=True)
 
