@@ -75,13 +75,20 @@ EXPOSED_HEADERS = [
 ]
 
 
+# The Redis channel of the Socket.IO message queue: the web processes' manager listens on it and
+# the workers' write-only emitters (collab/jobs/tasks.py) publish on it.
+SOCKETIO_CHANNEL = "socketio"
+
+
 def init_socketio(app: Flask) -> None:
     from collab.extensions import socketio
     from collab.realtime import events  # noqa: F401 - registers the handlers
 
     url = app.config["REDIS_URL"]
     manager = RedisManager(
-        url, redis_options={"max_connections": app.config["REDIS_MAX_CONNECTIONS"]}
+        url,
+        channel=SOCKETIO_CHANNEL,
+        redis_options={"max_connections": app.config["REDIS_MAX_CONNECTIONS"]},
     )
     socketio.init_app(
         app,

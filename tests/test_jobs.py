@@ -5,6 +5,7 @@ where a test needs Redis to fail at one precise call."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -408,3 +409,38 @@ def test_sigkilled_worker_its_job_ends_failed_and_the_next_worker_is_healthy(
     finally:
         again.terminate()
         again.wait(timeout=30)
+
+
+def test_status_and_output_are_published_where_the_web_processes_listen(
+    app, client, alice, redis_url
+):
+    listening = app.extensions["socketio"].server.manager.channel
+    subscriber = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe(listening)
+    try:
+        job = submitted(client, alice, code="print('one', flush=True)")
+        work(app)
+        events = []
+        deadline = time.monotonic() + 2  # None also means "a subscribe confirmation, skipped"
+        while time.monotonic() < deadline:
+            message = subscriber.get_message(timeout=0.1)
+            if message is not None:
+                events.append(json.loads(message["data"]))
+    finally:
+        subscriber.close()
+    emitted = [e for e in events if e.get("method") == "emit"]
+    assert all(f"user:{alice.id}" in e["room"] for e in emitted), emitted
+    statuses = [e["data"][0]["status"] for e in emitted if e["event"] == "job:status"]
+    assert statuses == ["running", "completed"]
+    output = [e["data"][0] for e in emitted if e["event"] == "job:output"]
+    assert output and output[0]["job_id"] == job["id"] and output[0]["seq"] == 1
+    assert "".join(chunk["chunk"] for chunk in output) == "one\n"
+
+
+def test_user_code_sees_none_of_the_workers_environment(app, client, alice):
+    job = submitted(client, alice, code="import os\nprint(sorted(os.environ))")
+    work(app)
+    done = job_of(client, alice, job["id"])
+    assert done["outcome"] == "success"
+    for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "MONGODB_URL"):
+        assert secret not in done["output"]

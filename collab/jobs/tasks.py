@@ -19,6 +19,7 @@ from flask_socketio import SocketIO
 from pymongo.errors import PyMongoError
 from rq import Queue
 
+from collab import SOCKETIO_CHANNEL
 from collab.extensions import redis_client
 from collab.jobs import recovery, sandbox, store
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
@@ -209,4 +210,6 @@ def emitter() -> SocketIO:
 
 @functools.cache
 def _emitter(redis_url: str) -> SocketIO:
-    return SocketIO(message_queue=redis_url)
+    # Flask-SocketIO's default channel ("flask-socketio") is not the one the web's manager
+    # listens on: name it, or every event is published where nobody hears it.
+    return SocketIO(message_queue=redis_url, channel=SOCKETIO_CHANNEL)
