@@ -389,8 +389,8 @@ def test_sigkilled_worker_its_job_ends_failed_and_the_next_worker_is_healthy(
     try:
         wait_until(lambda: job_of(client, alice, job["id"])["status"] == "running", 20)
     finally:
-        # The work horse runs in a session of its own: kill it with the worker, as a lost
-        # machine or container would.
+        # The worker's process group, and any child that left it (RQ's forking Worker puts its
+        # work horse in a session of its own), as a lost machine or container would.
         children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
         os.killpg(worker.pid, signal.SIGKILL)
         for child in children:

@@ -125,8 +125,11 @@ def wait_for(job_id: str, seconds: float) -> JobDocument:
     """The job, polled until it is finished or `seconds` have passed."""
     job = visible_job(job_id)
     deadline = time.monotonic() + seconds
-    while not job.finished and time.monotonic() < deadline:
-        time.sleep(WAIT_POLL_SECONDS)
+    while not job.finished and (remaining := deadline - time.monotonic()) > 0:
+        try:  # the worker's notification wakes it; the store stays the truth
+            job_tasks.wait_finished(job_id, min(remaining, WAIT_POLL_SECONDS * 10))
+        except redis.RedisError:
+            time.sleep(min(remaining, WAIT_POLL_SECONDS))
         job = store.get(job_id) or job
     return job
 
@@ -159,4 +162,5 @@ def cancel(job_id: str) -> None:
     if job.status == Status.PENDING:
         job_tasks.dequeue(job_id)
     job_tasks.signal_cancel(job_id)  # a job picked up meanwhile is killed too
+    job_tasks.notify_finished(job_id)
     job_tasks.broadcast_status(cancelled)

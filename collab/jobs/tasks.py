@@ -34,6 +34,8 @@ RESULT_TTL_SECONDS = 3600
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 CANCEL_KEY = "collab:jobs:cancel:{}"
 CANCEL_KEY_TTL_SECONDS = int(sandbox.MAX_RUN_SECONDS) + 60
+FINISHED_KEY = "collab:jobs:finished:{}"
+FINISHED_KEY_TTL_SECONDS = 60
 CANCEL_POLL_SECONDS = 0.2  # with the sandbox's 50 ms tick: killed well within 1 s
 
 
@@ -109,8 +111,24 @@ def store_result(job: JobDocument, fields: dict) -> JobDocument | None:
 def finish(job_id: str, job: JobDocument | None) -> None:
     redis_client.delete(CANCEL_KEY.format(job_id))
     recovery.forget_heartbeat(job_id)
+    notify_finished(job_id)
     if job is not None:
         broadcast_status(job)
+
+
+def notify_finished(job_id: str) -> None:
+    """Wake the requests waiting for this job (GET ?wait) at once instead of at their next poll."""
+    key = FINISHED_KEY.format(job_id)
+    redis_client.pipeline().lpush(key, 1).expire(key, FINISHED_KEY_TTL_SECONDS).execute()
+
+
+def wait_finished(job_id: str, seconds: float) -> None:
+    """Block up to `seconds` (at most 1) or until the job's finish is notified.
+
+    Each waiter that is woken passes the token on, so every waiter of the job wakes."""
+    key = FINISHED_KEY.format(job_id)
+    if redis_client.blpop([key], timeout=max(0.01, min(seconds, 1))):
+        notify_finished(job_id)
 
 
 def run_in_sandbox(job: JobDocument) -> Result:
