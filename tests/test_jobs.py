@@ -444,3 +444,15 @@ def test_user_code_sees_none_of_the_workers_environment(app, client, alice):
     assert done["outcome"] == "success"
     for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "MONGODB_URL"):
         assert secret not in done["output"]
+
+
+def test_a_pending_job_no_longer_in_the_queue_is_failed(app, client, alice):
+    queued, lost = submitted(client, alice), submitted(client, alice)
+    with app.app_context():
+        job_tasks.jobs_queue().remove(lost["id"])
+        job_tasks.jobs_queue().connection.delete(f"rq:job:{lost['id']}")
+        long_ago = store.utcnow() - timedelta(minutes=5)
+        store.collection().update_many({}, {"$set": {"created_at": long_ago}})
+        assert recovery.reap_lost_submissions() == [lost["id"]]
+    assert job_of(client, alice, lost["id"])["message"] == recovery.LOST_IN_QUEUE
+    assert job_of(client, alice, queued["id"])["status"] == "pending"

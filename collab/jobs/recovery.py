@@ -3,6 +3,7 @@
 - While a job runs, its worker refreshes a heartbeat key in Redis. A `running` job without a
   heartbeat (its worker was SIGKILLed; the sandbox died with it, bubblewrap's die-with-parent)
   is marked failed ("worker lost") by the maintenance loop of any worker.
+- A pending job whose RQ job is gone or failed before starting it is marked failed too.
 - A result that could not be stored because MongoDB was down is kept in Redis and written to
   MongoDB by the same loop once it is back.
 """
@@ -17,10 +18,13 @@ from datetime import datetime, timedelta
 import redis
 from flask import Flask
 from pymongo.errors import PyMongoError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 from collab.extensions import redis_client
 from collab.jobs import store
 from collab.jobs.store import Status
+from collab.tasks import rq_connection
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +34,10 @@ UNSTORED_KEY = "collab:jobs:unstored"  # hash: job id -> JSON of the result to s
 UNSTORED_TTL_SECONDS = 7 * 24 * 3600
 MAINTENANCE_INTERVAL_SECONDS = 15
 WORKER_LOST = "Worker lost: the process running the job died"
+LOST_IN_QUEUE = "Lost in the queue: the job could not be started"
+QUEUE_GRACE_SECONDS = 60
+# RQ states in which a pending job will still be picked up.
+WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def heartbeat(job_id: str) -> None:
@@ -53,6 +61,28 @@ def reap_lost_jobs() -> list[str]:
             continue
         if store.transition(job_id, (Status.RUNNING,), failure(WORKER_LOST)):
             log.warning("job %s: worker lost, marked failed", job_id)
+            lost.append(job_id)
+    return lost
+
+
+def reap_lost_submissions() -> list[str]:
+    """Mark failed the pending jobs that are no longer in the queue (their RQ job failed before
+    it could start them, e.g. MongoDB was down, or Redis lost its data); their ids."""
+    grace = store.utcnow() - timedelta(seconds=QUEUE_GRACE_SECONDS)
+    pending = store.collection().find(
+        {"status": Status.PENDING.value, "created_at": {"$lt": grace}}, {"_id": 1}
+    )
+    connection = rq_connection()
+    lost = []
+    for document in pending:
+        job_id = document["_id"]
+        try:
+            if Job.fetch(job_id, connection=connection).get_status() in WAITING:
+                continue
+        except NoSuchJobError:
+            pass
+        if store.transition(job_id, (Status.PENDING,), failure(LOST_IN_QUEUE)):
+            log.warning("job %s: no longer queued, marked failed", job_id)
             lost.append(job_id)
     return lost
 
@@ -95,6 +125,7 @@ def maintain() -> None:
     try:
         store_unstored()
         reap_lost_jobs()
+        reap_lost_submissions()
     except (PyMongoError, redis.RedisError) as error:
         log.warning("job maintenance skipped: %s", error)
 
