@@ -228,3 +228,46 @@ def test_a_failed_login_leaves_no_traceback_in_the_log(stack):
     )
     assert wrong.status_code == 401
     assert "Traceback" not in (stack["instance"] / "stack.log").read_text()
+
+
+def test_a_job_runs_in_the_worker_and_its_events_reach_the_submitters_socket(stack):
+    """The whole path: REST submission, the Procfile's RQ worker, the sandbox, MongoDB, and the
+    worker's emits crossing Redis to a browser-like Socket.IO client on the web process."""
+    from tests.test_sandbox import SANDBOX_USABLE
+
+    if not SANDBOX_USABLE and not os.environ.get("COLLAB_REQUIRE_SANDBOX"):
+        pytest.skip("needs root, writable cgroups and bubblewrap")
+    token = register_and_login(stack, "runner")["access_token"]
+    events: list[tuple[str, dict]] = []
+    client = socketio.Client(reconnection=False)
+    client.on("job:status", lambda data: events.append(("job:status", data)))
+    client.on("job:output", lambda data: events.append(("job:output", data)))
+    client.connect(stack["base"], auth={"token": token}, transports=["websocket"], wait_timeout=10)
+    try:
+        submitted = api(
+            stack,
+            "POST",
+            "/jobs",
+            token,
+            json={"language": "python", "code": "print('hi from the sandbox')"},
+        )
+        assert submitted.status_code == 202
+        job_id = submitted.json()["id"]
+        done = api(stack, "GET", f"/jobs/{job_id}?wait=20", token).json()
+        assert done["status"] == "completed" and done["outcome"] == "success"
+        assert done["output"] == "hi from the sandbox\n"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+            name == "job:status" and data.get("status") == "completed" for name, data in events
+        ):
+            time.sleep(0.1)
+    finally:
+        client.disconnect()
+    statuses = [data["status"] for name, data in events if name == "job:status"]
+    assert statuses[-1] == "completed" and "running" in statuses
+    output = b"".join(
+        data["chunk"] if isinstance(data["chunk"], bytes) else data["chunk"].encode()
+        for name, data in events
+        if name == "job:output" and data["job_id"] == job_id
+    )
+    assert output == b"hi from the sandbox\n"
