@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from collab.extensions import db
+from collab.jobs import languages
 from collab.models import FeatureFlag, utcnow
 
 
@@ -36,6 +37,10 @@ MAINTENANCE_MODE = declare_flag(
     "Writes answer 503; reads, login and admin endpoints still work.",
 )
 CODE_EXECUTION = declare_flag("code_execution", True, "Users may submit code-execution jobs.")
+LANGUAGES = {
+    name: declare_flag(f"language_{name}", True, f"Jobs in {name} may be submitted.")
+    for name in languages.NAMES
+}
 
 
 class FlagCache:

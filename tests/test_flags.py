@@ -15,7 +15,13 @@ FLAGS = "/api/v1/admin/flags"
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
 PROJECTS = "/api/v1/projects"
-DECLARED = {"registration_open": True, "maintenance_mode": False, "code_execution": True}
+LANGUAGES = ("python", "javascript", "bash", "c", "cpp")
+DECLARED = {
+    "registration_open": True,
+    "maintenance_mode": False,
+    "code_execution": True,
+    **{f"language_{name}": True for name in LANGUAGES},
+}
 
 
 @pytest.fixture()

@@ -165,6 +165,20 @@ def test_code_execution_flag_off_is_503(app, client, alice):
     assert submit(client, alice).status_code == 202
 
 
+def test_a_language_switched_off_by_its_flag_is_refused_and_unlisted(app, client, alice):
+    with app.app_context():
+        flags.set_flag(flags.LANGUAGES["bash"].name, False)
+    listed = [item["name"] for item in client.get("/api/v1/languages", headers=alice.headers).json]
+    assert "bash" not in listed and "python" in listed
+    refused = submit(client, alice, language="bash", code="echo hi")
+    assert_error(refused, 422)
+    assert "bash" not in refused.get_json()["message"]
+    assert "python" in refused.get_json()["message"]
+    with app.app_context():
+        flags.set_flag(flags.LANGUAGES["bash"].name, True)
+    assert submit(client, alice, language="bash", code="echo hi").status_code == 202
+
+
 def test_workspace_jobs_follow_the_project_roles(app, client, make_user):
     team = make_team(client, make_user, is_public=False)
     job = submitted(client, team.collaborator, workspace_id=team.wid)

@@ -88,6 +88,9 @@ _SPECS = (
     ),
 )
 
+# Every language the product knows, installed or not (each has a feature flag).
+NAMES = tuple(spec.name for spec in _SPECS)
+
 
 def available() -> list[Language]:
     """Languages whose toolchain is installed, with their versions (probed once per process)."""

@@ -12,7 +12,7 @@ from pymongo.errors import PyMongoError
 
 from collab.errors import ErrorSchema, error_response
 from collab.http import Blueprint
-from collab.jobs import languages, service
+from collab.jobs import service
 from collab.jobs.schemas import (
     JobCreateSchema,
     JobListQuerySchema,
@@ -112,5 +112,5 @@ class Languages(MethodView):
     @auth_required(blp)
     @blp.response(200, LanguageSchema(many=True))
     def get(self):
-        """The languages the workers can run, with their versions"""
-        return languages.available()
+        """The languages jobs may use now (installed and switched on), with their versions"""
+        return service.enabled_languages()

@@ -44,8 +44,17 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
     return job
 
 
+def enabled_languages() -> list[languages.Language]:
+    """Installed on the workers and switched on by its feature flag."""
+    return [
+        language
+        for language in languages.available()
+        if flags.is_enabled(flags.LANGUAGES[language.name].name)
+    ]
+
+
 def require_language(name: str) -> None:
-    names = sorted(language.name for language in languages.available())
+    names = sorted(language.name for language in enabled_languages())
     if name not in names:
         message = f"Unknown or unavailable language; available: {', '.join(names)}"
         abort(422, message=message, messages={"json": {"language": [message]}})
