@@ -21,6 +21,7 @@ import redis
 from rq import SimpleWorker
 
 from collab import flags
+from collab.devstack import free_port, redis_server
 from collab.extensions import mongo
 from collab.jobs import recovery, store
 from collab.jobs import tasks as job_tasks
@@ -298,14 +299,17 @@ def test_a_full_queue_is_503_with_retry_after(app, client, alice, bob, monkeypat
     assert int(response.headers["Retry-After"]) > 0
 
 
-def test_redis_down_at_submission_marks_the_job_failed(app, client, alice, monkeypatch):
-    def refuse(job_id):
-        raise redis.ConnectionError("Redis is down")
-
-    monkeypatch.setattr(job_tasks, "enqueue", refuse)
-    assert_error(submit(client, alice), 503)
-    jobs = client.get(JOBS, headers=alice.headers).get_json()
-    assert [j["status"] for j in jobs] == ["failed"] and jobs[0]["message"]
+def test_redis_down_at_submission_is_503_and_leaves_no_pending_job(app, make_app, alice):
+    """A real outage: the app's Redis is stopped before the submission."""
+    port = free_port()
+    with redis_server(port):
+        client = make_app(REDIS_URL=f"redis://127.0.0.1:{port}/0").test_client()
+        assert client.get(JOBS, headers=alice.headers).status_code == 200
+    response = submit(client, alice)
+    assert_error(response, 503)
+    with app.app_context():
+        jobs, _ = store.list_jobs({"user_id": alice.id}, 0, 100)
+    assert all(job.status == Status.FAILED for job in jobs)
 
 
 def test_mongodb_down_is_503_not_500(make_app, alice):
