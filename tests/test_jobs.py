@@ -132,6 +132,58 @@ def test_outcomes_runtime_error_time_limit_and_compile_error(app, client, alice)
     assert compiled["outcome"] == "compilation_error" and "error" in compiled["stderr"]
 
 
+HOSTILE = [
+    (
+        "memory bomb",
+        "python",
+        "x = []\nwhile True: x.append(bytearray(10**7))",
+        {"memory_mb": 64},
+        "memory_limit_exceeded",
+    ),
+    ("output flood", "python", "while True: print('y' * 1000)", {}, "output_limit_exceeded"),
+    # Kept in the foreground: a script that only starts the bomb in the background exits at
+    # once (success), and the sandbox kills what it left behind.
+    ("fork bomb", "bash", ":(){ :|:& };:\nsleep 30", {"timeout": 2}, "time_limit_exceeded"),
+    (
+        "sleep forever",
+        "javascript",
+        "setInterval(() => {}, 1000)",
+        {"timeout": 1},
+        "time_limit_exceeded",
+    ),
+    (
+        "secret hunt",
+        "python",
+        "import os\nprint(sorted(os.environ))\nopen('/etc/shadow')",
+        {},
+        "runtime_error",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("language", "code", "limits", "outcome"),
+    [case[1:] for case in HOSTILE],
+    ids=[case[0] for case in HOSTILE],
+)
+def test_hostile_jobs_get_their_verdict_and_the_worker_carries_on(
+    app, client, alice, language, code, limits, outcome
+):
+    hostile = submitted(client, alice, language=language, code=code, **limits)
+    after = submitted(client, alice, code="print('still here')")
+    work(app)
+    result = job_of(client, alice, hostile["id"])
+    assert (result["status"], result["outcome"]) == ("completed", outcome), result
+    if outcome == "output_limit_exceeded":
+        assert result["stdout_truncated"] is True
+        assert len(result["output"].encode()) <= 64 * 1024
+    if language == "python" and "environ" in code:
+        assert "SECRET_KEY" not in result["output"] and "DATABASE_URL" not in result["output"]
+        assert "No such file or directory" in result["stderr"]
+    follow_up = job_of(client, alice, after["id"])
+    assert (follow_up["outcome"], follow_up["output"]) == ("success", "still here\n")
+
+
 def test_validation(client, alice):
     unknown = assert_validation_error(submit(client, alice, language="cobol"), "language")
     assert "python" in unknown["message"] and "cpp" in unknown["message"]
