@@ -276,10 +276,22 @@ def test_list_filters_and_pagination(app, client, alice):
 def test_idempotency_key_returns_the_original_job_for_the_same_user(client, alice, bob):
     key = {"Idempotency-Key": "abc-123"}
     first = submitted(client, alice, headers=key)
-    again = submit(client, alice, headers=key, code="print(2)")
+    again = submit(client, alice, headers=key)
     assert again.status_code == 202 and again.get_json()["id"] == first["id"]
     theirs = submitted(client, bob, headers=key)
     assert theirs["id"] != first["id"]
+    assert len(client.get(JOBS, headers=alice.headers).get_json()) == 1
+
+
+def test_an_idempotency_key_reused_for_another_request_is_refused(client, alice):
+    key = {"Idempotency-Key": "once"}
+    first = submit(client, alice, headers=key, code="print(1)")
+    assert first.status_code == 202
+    again = submit(client, alice, headers=key, code="print(1)")
+    assert again.get_json()["id"] == first.get_json()["id"]
+    other = submit(client, alice, headers=key, code="print(2)")
+    assert_error(other, 422)
+    assert "Idempotency-Key" in other.get_json()["message"]
     assert len(client.get(JOBS, headers=alice.headers).get_json()) == 1
 
 

@@ -34,6 +34,7 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
     user_id = str(current_user_id())
     original = store.find_by_key(user_id, idempotency_key)
     if original is not None:
+        require_same_request(original, data)
         return original
     project_id = submission_project(data["workspace_id"])
     require_capacity(user_id)
@@ -100,6 +101,14 @@ def new_job(user_id: str, data: dict, project_id: str | None, key: str | None) -
         project_id=project_id,
         idempotency_key=key,
     )
+
+
+def require_same_request(original: JobDocument, data: dict) -> None:
+    """A key names one request: reusing it for another is a client bug, not a retry."""
+    replay = new_job(original.user_id, data, original.project_id, original.idempotency_key)
+    fields = ("language", "code", "stdin", "limits", "workspace_id")
+    if any(getattr(replay, name) != getattr(original, name) for name in fields):
+        abort(422, message="This Idempotency-Key was already used for a different request")
 
 
 def queue_or_fail(job: JobDocument) -> None:
