@@ -538,3 +538,22 @@ def test_a_pending_job_no_longer_in_the_queue_is_failed(app, client, alice):
         assert recovery.reap_lost_submissions() == [lost["id"]]
     assert job_of(client, alice, lost["id"])["message"] == recovery.LOST_IN_QUEUE
     assert job_of(client, alice, queued["id"])["status"] == "pending"
+
+
+def test_sigterm_is_a_warm_shutdown_the_running_job_finishes(client, alice, base_env):
+    """Heroku-style: SIGTERM lets the current job finish, then the worker exits cleanly."""
+    job = submitted(client, alice, code="import time\ntime.sleep(2)\nprint('finished')")
+    worker = start_worker(base_env)
+    try:
+        wait_until(lambda: job_of(client, alice, job["id"])["status"] == "running", 20)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    done = job_of(client, alice, job["id"])
+    assert (done["status"], done["outcome"], done["output"]) == (
+        "completed",
+        "success",
+        "finished\n",
+    )
