@@ -32,27 +32,32 @@ def wait_until_ready(base: str, process: subprocess.Popen, timeout: float = 90) 
     raise AssertionError("the stack did not become ready")
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    instance = tmp_path_factory.mktemp("instance")
+def stack_ports() -> dict[str, int]:
+    return {"PORT": free_port(), "LOCAL_REDIS_PORT": free_port(), "LOCAL_MONGO_PORT": free_port()}
+
+
+def start_stack(instance, ports: dict[str, int], output=subprocess.DEVNULL) -> subprocess.Popen:
+    """`make run`'s process, in its own instance folder and on free ports, with none of the
+    suite's own server settings leaking in."""
     env = {k: v for k, v in os.environ.items() if k not in STACK_VARIABLES}
-    port = free_port()
-    env.update(
-        INSTANCE_DIR=str(instance),
-        PORT=str(port),
-        LOCAL_REDIS_PORT=str(free_port()),
-        LOCAL_MONGO_PORT=str(free_port()),
-    )
-    log = open(instance / "stack.log", "wb")  # noqa: SIM115 - closed after the stack stops
-    process = subprocess.Popen(
+    env.update(INSTANCE_DIR=str(instance), **{name: str(port) for name, port in ports.items()})
+    return subprocess.Popen(
         [sys.executable, "-m", "collab.devstack"],
         cwd=ROOT,
         env=env,
-        stdout=log,
+        stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    base = f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    instance = tmp_path_factory.mktemp("instance")
+    ports = stack_ports()
+    log = open(instance / "stack.log", "wb")  # noqa: SIM115 - closed after the stack stops
+    process = start_stack(instance, ports, log)
+    base = f"http://127.0.0.1:{ports['PORT']}"
     try:
         wait_until_ready(base, process)
         yield {"base": base, "process": process, "instance": instance}
@@ -159,17 +164,8 @@ def test_the_worker_is_listening(stack):
 
 def test_sigterm_stops_every_process(tmp_path):
     """A separate short-lived stack: Ctrl-C/SIGTERM leaves no server behind."""
-    env = {k: v for k, v in os.environ.items() if k not in STACK_VARIABLES}
-    ports = {"PORT": free_port(), "LOCAL_REDIS_PORT": free_port(), "LOCAL_MONGO_PORT": free_port()}
-    env.update(INSTANCE_DIR=str(tmp_path), **{k: str(v) for k, v in ports.items()})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "collab.devstack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    ports = stack_ports()
+    process = start_stack(tmp_path, ports)
     wait_until_ready(f"http://127.0.0.1:{ports['PORT']}", process)
     process.send_signal(signal.SIGTERM)
     assert process.wait(30) is not None
@@ -188,22 +184,9 @@ def test_wsgi_patches_gevent_before_psycopg_is_imported():
 
 
 def test_sigterm_during_startup_stops_the_servers_started_so_far(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in STACK_VARIABLES}
-    redis_port = free_port()
-    env.update(
-        INSTANCE_DIR=str(tmp_path),
-        PORT=str(free_port()),
-        LOCAL_REDIS_PORT=str(redis_port),
-        LOCAL_MONGO_PORT=str(free_port()),
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "collab.devstack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    ports = stack_ports()
+    redis_port = ports["LOCAL_REDIS_PORT"]
+    process = start_stack(tmp_path, ports)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # Redis comes up first, before MongoDB and the web
         try:
