@@ -7,8 +7,9 @@ from http import HTTPStatus
 ERROR_KEYS = {"code", "status", "message", "errors"}
 
 
-def assert_error(response, status: int) -> dict:
-    """The response is the API's one error shape {code, status, message, errors?} for `status`."""
+def assert_error(response, status: int, message: str | None = None) -> dict:
+    """The response is the API's one error shape {code, status, message, errors?} for `status`
+    (nothing else: no token or credential ever rides along), with `message` if given."""
     assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
     assert response.mimetype == "application/json", response.headers
     body = response.get_json()
@@ -18,6 +19,8 @@ def assert_error(response, status: int) -> dict:
     assert body["status"] == HTTPStatus(status).phrase, body
     assert isinstance(body["message"], str), body
     assert body["message"].strip(), body
+    if message is not None:
+        assert body["message"] == message, body
     return body
 
 

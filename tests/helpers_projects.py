@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from http import HTTPStatus
+
+from tests.helpers_errors import assert_error
 
 API = "/api/v1"
 PROJECTS = f"{API}/projects"
@@ -49,17 +50,6 @@ def parse_time(value: str) -> datetime:
     assert moment.tzinfo is not None, value
     assert moment.utcoffset() == timedelta(0), value
     return moment
-
-
-def assert_error(response, status: int) -> dict:
-    """flask-smorest's error shape: {code, status, message, errors?}."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    assert response.is_json, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == status
-    assert body["status"] == HTTPStatus(status).phrase
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 def assert_validation_error(response, *fields: str) -> dict:

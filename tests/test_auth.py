@@ -13,11 +13,12 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from http import HTTPStatus
 
 import jwt as pyjwt
 import pytest
 from sqlalchemy import func, select
+
+from tests.helpers_errors import assert_error, bearer
 
 AUTH = "/api/v1/auth"
 USER_FIELDS = {"id", "email", "username", "full_name", "created_at"}
@@ -35,25 +36,6 @@ PASSWORD = "correct horse battery"  # make_user's default
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(response, code: int, message: str | None = None) -> dict:
-    """The API's one error shape: {code, status, message[, errors]}."""
-    assert response.status_code == code, (response.status_code, response.get_data(as_text=True))
-    assert response.is_json, response.get_data(as_text=True)
-    body = response.get_json()
-    assert body["code"] == code
-    assert body["status"] == HTTPStatus(code).phrase
-    assert isinstance(body["message"], str) and body["message"]
-    if message is not None:
-        assert body["message"] == message
-    # Errors never carry credentials or tokens back.
-    assert not {"access_token", "refresh_token", "password", "password_hash"} & set(body)
-    return body
 
 
 def assert_401(response, message: str | None = None) -> dict:
