@@ -181,6 +181,7 @@ class Config:
         self.JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 30)
         self.JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 10)
         self.JOBS_MAX_QUEUED = env_int("JOBS_MAX_QUEUED", 1000)
+        self.JOBS_MAX_BLOCKING_WAITS = env_int("JOBS_MAX_BLOCKING_WAITS", 50)
 
     # Fixed settings: part of the API contract, not deployment choices.
     MAX_CONTENT_LENGTH = 1024 * 1024

@@ -71,13 +71,18 @@ PROJECT_WITH_OWNER_AND_ROLE = PROJECT_WITH_ROLE.options(joinedload(Project.owner
 
 
 def project_access(
-    project_id: uuid.UUID, needed: Role | None = None, statement: Select = PROJECT_WITH_ROLE
+    project_id: uuid.UUID,
+    needed: Role | None = None,
+    statement: Select = PROJECT_WITH_ROLE,
+    not_found: str = PROJECT_NOT_FOUND,
 ) -> ProjectAccess:
-    """Load a project with the caller's role; 404 when the caller may not see it at all."""
+    """Load a project with the caller's role; 404 `not_found` when the caller may not see it
+    at all (callers reaching the project through a child name the child, so an invisible
+    one looks exactly like a missing one)."""
     params = {"user_id": current_user_id(), "project_id": project_id}
     row = db.session.execute(statement, params).first()
     if row is None or (row.role is None and not row.Project.is_public):
-        abort(404, message=PROJECT_NOT_FOUND)
+        abort(404, message=not_found)
     access = ProjectAccess(project=row.Project, role=row.role)
     if needed is not None:
         access.require(needed)

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from rq import SimpleWorker
 from collab import flags
 from collab.devstack import free_port, redis_server
 from collab.extensions import mongo
-from collab.jobs import recovery, store
+from collab.jobs import live, recovery, store
 from collab.jobs import tasks as job_tasks
 from collab.jobs.store import JobDocument, Status
 from collab.tasks import JOBS_QUEUE, rq_connection
@@ -190,13 +191,22 @@ def test_validation(client, alice):
     too_big = "#" * (256 * 1024 + 1)
     assert_validation_error(submit(client, alice, code=too_big), "code")
     assert_error(submit(client, alice, stdin="x" * (1024 * 1024 + 1)), 413)
-    assert_validation_error(submit(client, alice, timeout=31), "timeout")
     assert_validation_error(submit(client, alice, timeout=0), "timeout")
-    assert_validation_error(submit(client, alice, memory_mb=2048), "memory_mb")
+    assert_validation_error(submit(client, alice, timeout=-1), "timeout")
+    assert_validation_error(submit(client, alice, timeout="soon"), "timeout")
+    assert_validation_error(submit(client, alice, memory_mb=0), "memory_mb")
+    assert_validation_error(submit(client, alice, memory_mb=64.5), "memory_mb")
     assert_validation_error(submit(client, alice, extra=1), "extra")
     response = client.post(JOBS, json={"code": "print(1)"}, headers=alice.headers)
     assert_validation_error(response, "language")
     assert client.get(JOBS, headers=alice.headers).get_json() == []
+
+
+def test_out_of_range_limits_are_clamped_to_what_the_sandbox_allows(client, alice):
+    generous = submitted(client, alice, timeout=1e6, memory_mb=2048)
+    assert (generous["limits"]["wall_seconds"], generous["limits"]["memory_mb"]) == (30, 1024)
+    stingy = submitted(client, alice, timeout=0.001, memory_mb=1)
+    assert (stingy["limits"]["wall_seconds"], stingy["limits"]["memory_mb"]) == (0.1, 16)
 
 
 def test_languages_lists_name_version_and_compiled(client, alice):
@@ -336,7 +346,8 @@ def test_cancel_a_running_job_kills_it(app, client, alice):
     assert timing["status"] == 200
     assert finished - timing["cancelled"] < 2
     cancelled = job_of(client, alice, job["id"])
-    assert cancelled["status"] == "cancelled" and cancelled["outcome"] == "cancelled"
+    assert cancelled["status"] == "cancelled" and cancelled["outcome"] is None
+    assert cancelled["output"] == "up\n"  # what it printed before it was killed
 
 
 def test_only_the_submitter_and_the_owner_may_cancel(client, make_user):
@@ -353,6 +364,34 @@ def test_per_user_cap_on_unfinished_jobs(app, client, alice, bob, monkeypatch):
     submitted(client, alice)
     assert_error(submit(client, alice), 429)
     assert submit(client, bob).status_code == 202
+
+
+def test_simultaneous_submissions_cannot_overshoot_the_cap(app, alice, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_MAX_ACTIVE_PER_USER", 3)
+    start = threading.Barrier(8)
+
+    def submit_at_once(_) -> int:
+        api = app.test_client()
+        start.wait()
+        return submit(api, alice).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(submit_at_once, range(8)))
+    assert statuses == [202] * 3 + [429] * 5
+    with app.app_context():
+        assert store.count_unfinished(alice.id) == 3
+
+
+def test_wait_works_when_every_blocking_connection_is_taken(make_app, alice):
+    """One Redis connection for blocking waits, three waiters: the others poll the store."""
+    app = make_app(JOBS_MAX_BLOCKING_WAITS="1")
+    job = submitted(app.test_client(), alice)
+    with ThreadPoolExecutor(3) as pool:
+        waiting = [pool.submit(get_job, app.test_client(), alice, job["id"], 20) for _ in range(3)]
+        time.sleep(0.5)  # all three are waiting
+        work(app)
+        answers = [future.result(timeout=25) for future in waiting]
+    assert [answer.get_json()["status"] for answer in answers] == ["completed"] * 3
 
 
 def test_a_full_queue_is_503_with_retry_after(app, client, alice, bob, monkeypatch):
@@ -379,6 +418,71 @@ def test_redis_down_at_submission_is_503_and_leaves_no_pending_job(app, make_app
 def test_mongodb_down_is_503_not_500(make_app, alice):
     client = make_app(MONGODB_URL="mongodb://127.0.0.1:9").test_client()
     assert_error(client.get(JOBS, headers=alice.headers), 503)
+
+
+def test_while_mongodb_is_down_get_answers_what_redis_knows(app, client, make_app, alice, bob):
+    pending = submitted(client, alice)
+    finishing = submitted(client, alice, code="print('parked')")
+    with app.app_context():
+        running = store.start(finishing["id"])
+    down = make_app(MONGODB_URL="mongodb://127.0.0.1:9")
+    with down.app_context():  # the worker finishes it during the outage: parked in Redis
+        job_tasks.store_result(running, {"outcome": "success", "output": "parked\n"})
+    outage = down.test_client()
+    assert job_of(outage, alice, pending["id"])["status"] == "pending"
+    finished = job_of(outage, alice, finishing["id"])
+    assert (finished["status"], finished["outcome"], finished["output"]) == (
+        "completed",
+        "success",
+        "parked\n",
+    )
+    assert finished["finished_at"] and finished["limits"] == finishing["limits"]
+    assert_error(get_job(outage, bob, finishing["id"]), 404)  # still only its submitter's
+    assert_error(get_job(outage, alice, str(uuid.uuid4())), 503)  # nothing known: 503
+    assert_error(outage.get(JOBS, headers=alice.headers), 503)
+
+
+def test_a_running_job_shows_its_output_so_far_with_the_last_chunk_included(app, client, alice):
+    code = (
+        "import sys, time\nprint('first', flush=True)\n"
+        "print('oops', file=sys.stderr)\ntime.sleep(30)"
+    )
+    job = submitted(client, alice, code=code)
+    seen = {}
+
+    def read_mid_run_then_cancel():
+        api = app.test_client()
+        deadline = time.monotonic() + 10
+        while (now := job_of(api, alice, job["id"]))["stderr"] != "oops\n":
+            assert time.monotonic() < deadline, now
+            time.sleep(0.05)
+        seen.update(now)
+        api.post(f"{JOBS}/{job['id']}/cancel", headers=alice.headers)
+
+    reader = threading.Thread(target=read_mid_run_then_cancel)
+    reader.start()
+    work(app)
+    reader.join()
+    assert (seen["status"], seen["output"]) == ("running", "first\n")
+    with app.app_context():  # the program printed nothing after that read: every chunk
+        assert seen["output_seq"] == live.output_so_far(job["id"])["output_seq"] >= 2
+
+
+def test_output_chunks_are_stored_whole_characters_and_match_the_result(app, client, alice):
+    # "é" is two bytes; the program flushes between them, so they arrive in two reads.
+    code = (
+        "import sys, time\nout = sys.stdout.buffer\n"
+        "out.write(b'caf\\xc3'); out.flush(); time.sleep(0.3)\n"
+        "out.write(b'\\xa9\\n'); out.flush()"
+    )
+    job = submitted(client, alice, code=code)
+    work(app)
+    done = job_of(client, alice, job["id"])
+    assert done["output"] == "café\n"
+    with app.app_context():
+        chunks = live.output_so_far(job["id"])
+    assert chunks["output"] == done["output"]
+    assert chunks["output_seq"] == done["output_seq"]  # 2 unless the reads were late
 
 
 def test_status_transitions_are_compare_and_set(app):

@@ -10,10 +10,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import redis
 from flask import Flask
@@ -22,7 +21,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from collab.extensions import redis_client
-from collab.jobs import store
+from collab.jobs import live, store
 from collab.jobs.store import Status
 from collab.tasks import rq_connection
 
@@ -93,28 +92,20 @@ def failure(message: str) -> dict:
 
 def keep_unstored(job_id: str, changes: dict) -> None:
     """Park a status change MongoDB refused, to be stored by `store_unstored`."""
-    redis_client.hset(UNSTORED_KEY, job_id, json.dumps(changes, default=datetime.isoformat))
+    redis_client.hset(UNSTORED_KEY, job_id, live.encode(changes))
     redis_client.expire(UNSTORED_KEY, UNSTORED_TTL_SECONDS)
 
 
 def unstored(job_id: str) -> dict | None:
     raw = redis_client.hget(UNSTORED_KEY, job_id)
-    return decode(raw) if raw else None
-
-
-def decode(raw: str) -> dict:
-    changes = json.loads(raw)
-    for name in ("started_at", "finished_at"):
-        if changes.get(name):
-            changes[name] = datetime.fromisoformat(changes[name])
-    return changes
+    return live.decode(raw) if raw else None
 
 
 def store_unstored() -> list[str]:
     """Write the parked results to MongoDB (still compare-and-set); their ids."""
     stored = []
     for job_id, raw in redis_client.hgetall(UNSTORED_KEY).items():
-        store.transition(job_id, (Status.RUNNING,), decode(raw))
+        store.transition(job_id, (Status.RUNNING,), live.decode(raw))
         redis_client.hdel(UNSTORED_KEY, job_id)
         stored.append(job_id)
     return stored

@@ -34,15 +34,24 @@ class JobCreateSchema(Schema):
         validate=max_utf8_bytes(MAX_STDIN_BYTES),
         metadata={"description": "Standard input; the 1 MiB request body cap applies too"},
     )
+    # Out-of-range limits are clamped to what the sandbox allows (GET shows the effective
+    # ones); only values that cannot be a limit at all are refused.
     timeout = fields.Float(
         load_default=DEFAULT_TIMEOUT,
-        validate=validate.Range(min=sandbox.MINIMUM.wall_seconds, max=sandbox.MAXIMUM.wall_seconds),
-        metadata={"description": "Wall-clock limit in seconds; out of range: 422"},
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata={
+            "description": "Wall-clock limit in seconds (> 0), clamped to "
+            f"{sandbox.MINIMUM.wall_seconds}..{sandbox.MAXIMUM.wall_seconds}"
+        },
     )
     memory_mb = fields.Integer(
         load_default=DEFAULT_MEMORY_MB,
-        validate=validate.Range(min=sandbox.MINIMUM.memory_mb, max=sandbox.MAXIMUM.memory_mb),
-        metadata={"description": "Memory limit in MiB; out of range: 422"},
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "Memory limit in MiB (>= 1), clamped to "
+            f"{sandbox.MINIMUM.memory_mb}..{sandbox.MAXIMUM.memory_mb}"
+        },
     )
     workspace_id = fields.UUID(load_default=None, allow_none=True)
 
@@ -74,6 +83,10 @@ class JobSchema(Schema):
     stdout_truncated = fields.Boolean(allow_none=True)
     stderr_truncated = fields.Boolean(allow_none=True)
     runtime = fields.String(allow_none=True)
+    output_seq = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The last job:output chunk that output and stderr include"},
+    )
 
 
 class JobListQuerySchema(PaginationSchema):

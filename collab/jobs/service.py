@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import redis
 from flask import current_app
 from flask_smorest import abort
+from pymongo.errors import PyMongoError
 from sqlalchemy import select
 
 from collab import flags
 from collab.auth.identity import current_user_id
-from collab.extensions import db
-from collab.jobs import languages, store
+from collab.extensions import db, redis_client
+from collab.jobs import languages, live, recovery, store
 from collab.jobs import tasks as job_tasks
 from collab.jobs.sandbox import Limits
 from collab.jobs.store import JobDocument, Status
 from collab.models import Membership, Role, Workspace
-from collab.permissions import project_access
+from collab.permissions import ProjectAccess, project_access
+
+log = logging.getLogger(__name__)
 
 JOB_NOT_FOUND = "Job not found"
+WORKSPACE_NOT_FOUND = "Workspace not found"
+SUBMIT_LOCK = "collab:jobs:submitting:{}"
+SUBMIT_LOCK_SECONDS = 10
 WAIT_POLL_SECONDS = 0.1
 QUEUE_FULL_RETRY_AFTER = "5"
 
@@ -37,9 +44,15 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
         require_same_request(original, data)
         return original
     project_id = submission_project(data["workspace_id"])
-    require_capacity(user_id)
     draft = new_job(user_id, data, project_id, idempotency_key)
-    job = store.insert(draft)
+    # One submission per user at a time between counting and inserting: two simultaneous
+    # requests must not both pass the cap on unfinished jobs.
+    lock = redis_client.lock(
+        SUBMIT_LOCK.format(user_id), timeout=SUBMIT_LOCK_SECONDS, blocking_timeout=5
+    )
+    with lock:
+        require_capacity(user_id)
+        job = store.insert(draft)
     if job.id == draft.id:  # not the original of a concurrent request with the same key
         queue_or_fail(job)
     return job
@@ -65,11 +78,20 @@ def submission_project(workspace_id: uuid.UUID | None) -> str | None:
     """The project of the job's workspace; the caller must be its owner or a collaborator."""
     if workspace_id is None:
         return None
+    workspace, _ = workspace_access(workspace_id, Role.COLLABORATOR)
+    return str(workspace.project_id)
+
+
+def workspace_access(
+    workspace_id: uuid.UUID, needed: Role | None = None
+) -> tuple[Workspace, ProjectAccess]:
+    """The workspace and the caller's access to its project. A workspace the caller may not
+    see is "not found" exactly like a missing one: its existence is not revealed."""
     workspace = db.session.get(Workspace, workspace_id)
     if workspace is None:
-        abort(404, message="Workspace not found")
-    project_access(workspace.project_id, Role.COLLABORATOR)
-    return str(workspace.project_id)
+        abort(404, message=WORKSPACE_NOT_FOUND)
+    access = project_access(workspace.project_id, needed, not_found=WORKSPACE_NOT_FOUND)
+    return workspace, access
 
 
 def require_capacity(user_id: str) -> None:
@@ -129,9 +151,36 @@ def member_role(project_id: str | None) -> Role | None:
     return db.session.scalar(statement)
 
 
+def current(job_id: str) -> JobDocument | None:
+    """The job as stored, or as Redis knows it while MongoDB is down (503 if it knows
+    nothing); a running job with the output it has printed so far."""
+    try:
+        job = store.get(job_id)
+    except PyMongoError:
+        summary = live.recall(job_id)
+        if summary is None:
+            raise
+        log.warning("job %s read from its Redis summary: MongoDB is unavailable", job_id)
+        job = JobDocument.from_mongo({**summary, "code": "", "stdin": ""})
+    return with_what_redis_knows(job) if job is not None else None
+
+
+def with_what_redis_knows(job: JobDocument) -> JobDocument:
+    """For a running job: the result its worker parked in Redis (MongoDB refused it), or
+    else the output so far. Others are returned as they are."""
+    if job.status != Status.RUNNING:
+        return job
+    try:
+        known = recovery.unstored(job.id) or live.output_so_far(job.id)
+    except redis.RedisError:
+        log.warning("could not read what Redis knows of job %s", job.id, exc_info=True)
+        return job
+    return replace(job, **known)
+
+
 def visible_job(job_id: str) -> JobDocument:
     """The job if the caller submitted it or is a member of its project; else 404."""
-    job = store.get(job_id)
+    job = current(job_id)
     if job is None:
         abort(404, message=JOB_NOT_FOUND)
     if job.user_id != str(current_user_id()) and member_role(job.project_id) is None:
@@ -148,7 +197,7 @@ def wait_for(job_id: str, seconds: float) -> JobDocument:
             job_tasks.wait_finished(job_id, min(remaining, WAIT_POLL_SECONDS * 10))
         except redis.RedisError:
             time.sleep(min(remaining, WAIT_POLL_SECONDS))
-        job = store.get(job_id) or job
+        job = current(job_id) or job
     return job
 
 
@@ -156,10 +205,8 @@ def jobs_for_caller(query: dict) -> tuple[list[JobDocument], int]:
     """The caller's own jobs, or with workspace_id every job of that workspace (members)."""
     criteria: dict = {}
     if "workspace_id" in query:
-        workspace = db.session.get(Workspace, query["workspace_id"])
-        if workspace is None:
-            abort(404, message="Workspace not found")
-        if project_access(workspace.project_id).role is None:
+        workspace, access = workspace_access(query["workspace_id"])
+        if access.role is None:
             abort(403, message="Only members of the project see its jobs")
         criteria["workspace_id"] = str(workspace.id)
     else:

@@ -2,7 +2,8 @@
 allowed to change a job's status (compare-and-set, so a cancelled job never turns completed).
 
 Every call goes through `mongo.db`, whose client has 2 s timeouts: an outage raises a
-PyMongoError quickly instead of hanging a request (the routes answer 503).
+PyMongoError quickly instead of hanging a request. Each stored state is also summarised in
+Redis (`live.remember`), for reads while MongoDB is down.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from collab.extensions import mongo
+from collab.jobs import live
 
 COLLECTION = "jobs"
 TTL_INDEX = "finished_at_ttl"
@@ -68,6 +70,7 @@ class JobDocument:
     stdout_truncated: bool | None = None
     stderr_truncated: bool | None = None
     runtime: str | None = None
+    output_seq: int | None = None  # the last output chunk `output`/`stderr` include
 
     @property
     def finished(self) -> bool:
@@ -121,13 +124,15 @@ def ensure_retention(jobs: Collection) -> None:
 
 def insert(job: JobDocument) -> JobDocument:
     """Store a new job; with an idempotency key already used by this user, the original job."""
+    document = job.to_mongo()
     try:
-        collection().insert_one(job.to_mongo())
+        collection().insert_one(document)
     except DuplicateKeyError:
         original = find_by_key(job.user_id, job.idempotency_key)
         if original is None:
             raise
         return original
+    live.remember(document)
     return job
 
 
@@ -166,7 +171,10 @@ def transition(job_id: str, expected: tuple[Status, ...], changes: dict) -> JobD
         {"$set": changes},
         return_document=ReturnDocument.AFTER,
     )
-    return JobDocument.from_mongo(document) if document else None
+    if document is None:
+        return None
+    live.remember(document)
+    return JobDocument.from_mongo(document)
 
 
 def start(job_id: str) -> JobDocument | None:
@@ -195,5 +203,7 @@ def cancel(job_id: str) -> JobDocument | None:
 
 
 def record_partial_result(job_id: str, result: dict) -> None:
-    """What a cancelled job printed before it was killed; the status stays cancelled."""
-    collection().update_one({"_id": job_id, "status": Status.CANCELLED.value}, {"$set": result})
+    """What a cancelled job printed before it was killed. The status stays cancelled and there
+    is no outcome: the program was stopped, it did not end."""
+    partial = {**result, "outcome": None}
+    collection().update_one({"_id": job_id, "status": Status.CANCELLED.value}, {"$set": partial})

@@ -1,13 +1,15 @@
 """The RQ side of code-execution jobs: `execute_job(job_id)` and the helpers that enqueue and
 cancel it. The job carries only its id; everything else is read from the store.
 
-Status changes are stored first, then broadcast (`job:status`, `job:output`) to the rooms
-`user:{user_id}` and `workspace:{workspace_id}` through a write-only Socket.IO client on the
-Redis message queue: an event lost during a Redis outage is only logged.
+Status changes and output chunks are stored first, then broadcast (`job:status`,
+`job:output`) to the rooms `user:{user_id}` and `workspace:{workspace_id}` through a write-only
+Socket.IO client on the Redis message queue: an event lost during a Redis outage is only
+logged, and a client that missed events reads the stored state.
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 import threading
@@ -21,7 +23,7 @@ from rq import Queue
 
 from collab import SOCKETIO_CHANNEL
 from collab.extensions import redis_client
-from collab.jobs import recovery, sandbox, store
+from collab.jobs import live, recovery, sandbox, store
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
 from collab.jobs.store import JobDocument, Status
 from collab.tasks import JOBS_QUEUE, queue
@@ -80,8 +82,9 @@ def execute_job(job_id: str) -> None:
         log.info("job %s is no longer pending (cancelled?): skipped", job_id)
         return
     broadcast_status(job)
+    relay = OutputRelay(job)
     try:
-        result = run_in_sandbox(job)
+        result = run_in_sandbox(job, relay)
     except SandboxUnavailable as error:
         log.error("job %s: %s", job_id, error)
         finish(job_id, store.fail(job_id, f"Sandbox unavailable: {error}"))
@@ -90,7 +93,8 @@ def execute_job(job_id: str) -> None:
         log.exception("job %s failed inside the worker", job_id)
         finish(job_id, store.fail(job_id, "Internal error while running the job"))
         raise  # to RQ's failed registry
-    finish(job_id, store_result(job, result_fields(result)))
+    relay.close()
+    finish(job_id, store_result(job, {**result_fields(result), "output_seq": relay.seq}))
 
 
 def store_result(job: JobDocument, fields: dict) -> JobDocument | None:
@@ -125,13 +129,31 @@ def notify_finished(job_id: str) -> None:
 def wait_finished(job_id: str, seconds: float) -> None:
     """Block up to `seconds` (at most 1) or until the job's finish is notified.
 
-    Each waiter that is woken passes the token on, so every waiter of the job wakes."""
+    Each waiter that is woken passes the token on, so every waiter of the job wakes. Raises
+    redis.RedisError when Redis is down or every waiting connection is taken."""
     key = FINISHED_KEY.format(job_id)
-    if redis_client.blpop([key], timeout=max(0.01, min(seconds, 1))):
+    if waiting_client().blpop([key], timeout=max(0.01, min(seconds, 1))):
         notify_finished(job_id)
 
 
-def run_in_sandbox(job: JobDocument) -> Result:
+def waiting_client() -> redis.Redis:
+    """A client with a small pool of its own for blocking waits: a burst of `?wait` requests
+    never takes the connections every other request needs. When it is exhausted it raises
+    (MaxConnectionsError) and the waiter polls the store instead."""
+    client = current_app.extensions.get("collab_job_waiters")
+    if client is None:
+        pool = redis.ConnectionPool.from_url(
+            current_app.config["REDIS_URL"],
+            max_connections=current_app.config["JOBS_MAX_BLOCKING_WAITS"],
+            socket_timeout=3,  # above BLPOP's own 1 s
+            socket_connect_timeout=2,
+            decode_responses=True,
+        )
+        client = current_app.extensions["collab_job_waiters"] = redis.Redis(connection_pool=pool)
+    return client
+
+
+def run_in_sandbox(job: JobDocument, relay: OutputRelay) -> Result:
     cancel = threading.Event()
     done = threading.Event()
     watcher = threading.Thread(
@@ -144,7 +166,7 @@ def run_in_sandbox(job: JobDocument) -> Result:
             job.code,
             job.stdin,
             Limits(**job.limits),
-            on_output=OutputRelay(job),
+            on_output=relay,
             cancel=cancel,
         )
     finally:
@@ -166,20 +188,36 @@ def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, ap
 
 
 class OutputRelay:
-    """The sandbox's on_output callback: numbers each chunk and broadcasts it."""
+    """The sandbox's on_output callback: numbers each chunk, stores it, then broadcasts it.
+
+    Each stream is decoded incrementally, so a character split between two reads is never
+    mangled: the chunks joined equal the output stored at the end."""
 
     def __init__(self, job: JobDocument) -> None:
         self.job = job
         self.seq = 0
-
-    def __call__(self, stream: str, chunk: bytes) -> None:
-        self.seq += 1
-        payload = {
-            "job_id": self.job.id,
-            "seq": self.seq,
-            "stream": stream,
-            "chunk": chunk.decode("utf-8", errors="replace"),
+        self.decoders = {
+            name: codecs.getincrementaldecoder("utf-8")(errors="replace")
+            for name in ("stdout", "stderr")
         }
+
+    def __call__(self, stream: str, chunk: bytes, final: bool = False) -> None:
+        text = self.decoders[stream].decode(chunk, final=final)
+        if text:
+            self.relay(stream, text)
+
+    def close(self) -> None:
+        """Pass on what the decoders still hold (a character cut off at the end)."""
+        for stream in self.decoders:
+            self(stream, b"", final=True)
+
+    def relay(self, stream: str, text: str) -> None:
+        self.seq += 1
+        payload = {"job_id": self.job.id, "seq": self.seq, "stream": stream, "chunk": text}
+        try:
+            live.keep_chunk(self.job.id, {"seq": self.seq, "stream": stream, "chunk": text})
+        except redis.RedisError:  # the result stored at the end still has it
+            log.warning("could not store output of job %s", self.job.id, exc_info=True)
         broadcast(self.job, "job:output", payload)
 
 
