@@ -82,7 +82,7 @@ SOCKETIO_CHANNEL = "socketio"
 
 def init_socketio(app: Flask) -> None:
     from collab.extensions import socketio
-    from collab.realtime import events  # noqa: F401 - registers the handlers
+    from collab.realtime import documents, events, workspaces  # noqa: F401 - the handlers
 
     url = app.config["REDIS_URL"]
     manager = RedisManager(
@@ -104,12 +104,13 @@ def register_blueprints(app: Flask) -> None:
     from collab.admin.routes import blp as admin
     from collab.auth.routes import blp as auth
     from collab.collaborators.routes import blp as collaborators
+    from collab.documents.routes import blp as documents
     from collab.extensions import api
     from collab.health.routes import blp as health
     from collab.jobs.routes import blp as jobs
     from collab.projects.routes import blp as projects
     from collab.workspaces.routes import blp as workspaces
 
-    for blueprint in (auth, projects, workspaces, collaborators, admin, jobs):
+    for blueprint in (auth, projects, workspaces, documents, collaborators, admin, jobs):
         api.register_blueprint(blueprint)
     app.register_blueprint(health)

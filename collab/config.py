@@ -175,6 +175,7 @@ class Config:
         self.PROXY_COUNT = env_int("PROXY_COUNT", 0)
         self.FEATURE_FLAG_CACHE_SECONDS = env_int("FEATURE_FLAG_CACHE_SECONDS", 5)
         self.SESSION_CACHE_SECONDS = env_int("SESSION_CACHE_SECONDS", 60)
+        self.SOCKET_TOKEN_GRACE_SECONDS = env_int("SOCKET_TOKEN_GRACE_SECONDS", 60)
         self.CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 

@@ -117,7 +117,7 @@ def test_bearer_security_scheme(spec):
 
 def test_documented_security_matches_behaviour(spec, client):
     """An anonymous call is refused with 401 exactly where the document asks for a token."""
-    ids = {"project_id", "workspace_id", "user_id", "session_id", "job_id"}
+    ids = {"project_id", "workspace_id", "document_id", "user_id", "session_id", "job_id"}
     for method, path, operation in operations(spec):
         url = path.replace("{name}", "maintenance_mode")
         for name in ids:

@@ -120,6 +120,10 @@ def revoke_sessions(*conditions) -> int:
         .returning(AuthSession.id)
     ).all()
     session_cache.tombstone(closed)
+    # Imported here: the socket layer authenticates through this module.
+    from collab.realtime.connections import disconnect_sessions
+
+    disconnect_sessions(closed)  # refused already (tombstones): drop them at once too
     return len(closed)
 
 

@@ -13,6 +13,7 @@ from collab.extensions import db
 from collab.models import Membership, Role, User
 from collab.permissions import ProjectAccess
 from collab.projects.service import forget_cached
+from collab.realtime import revocation
 
 ROLE_ORDER = {Role.OWNER: 0, Role.COLLABORATOR: 1, Role.VIEWER: 2}
 
@@ -79,6 +80,7 @@ def change_role(access: ProjectAccess, user_id: uuid.UUID, role: str) -> dict:
     membership.role = Role(role)
     db.session.commit()
     forget_cached(access.project.id, [user_id])
+    revocation.access_changed(access.project.id, [user_id], roles_changed=True)
     return member_row(membership)
 
 
@@ -93,4 +95,5 @@ def remove(access: ProjectAccess, user_id: uuid.UUID) -> str:
     db.session.delete(membership)
     db.session.commit()
     forget_cached(access.project.id, [user_id])
+    revocation.access_changed(access.project.id, [user_id])
     return "Left the project" if leaving else "Collaborator removed"

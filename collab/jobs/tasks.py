@@ -10,22 +10,20 @@ logged, and a client that missed events reads the stored state.
 from __future__ import annotations
 
 import codecs
-import functools
 import logging
 import threading
 from dataclasses import asdict, replace
 
 import redis
 from flask import current_app
-from flask_socketio import SocketIO
 from pymongo.errors import PyMongoError
 from rq import Queue
 
-from collab import SOCKETIO_CHANNEL
 from collab.extensions import redis_client
 from collab.jobs import live, recovery, sandbox, store
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
 from collab.jobs.store import JobDocument, Status
+from collab.realtime.emitter import emitter
 from collab.tasks import JOBS_QUEUE, queue
 
 log = logging.getLogger(__name__)
@@ -258,14 +256,3 @@ def broadcast(job: JobDocument, event: str, payload: dict) -> None:
         emitter().emit(event, payload, to=rooms)
     except Exception:  # a lost event must never fail the job: the store has the truth
         log.warning("could not broadcast %s for job %s", event, job.id, exc_info=True)
-
-
-def emitter() -> SocketIO:
-    return _emitter(current_app.config["REDIS_URL"])
-
-
-@functools.cache
-def _emitter(redis_url: str) -> SocketIO:
-    # Flask-SocketIO's default channel ("flask-socketio") is not the one the web's manager
-    # listens on: name it, or every event is published where nobody hears it.
-    return SocketIO(message_queue=redis_url, channel=SOCKETIO_CHANNEL)

@@ -1,6 +1,7 @@
 """The relational models (SQLAlchemy 2, typed)."""
 
 from collab.models.base import Base, utcnow
+from collab.models.document import Document, DocumentUpdate
 from collab.models.flag import FeatureFlag
 from collab.models.project import Membership, Project, Role, Workspace
 from collab.models.user import AuthSession, User
@@ -8,6 +9,8 @@ from collab.models.user import AuthSession, User
 __all__ = [
     "AuthSession",
     "Base",
+    "Document",
+    "DocumentUpdate",
     "FeatureFlag",
     "Membership",
     "Project",

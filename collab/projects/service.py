@@ -13,6 +13,7 @@ from collab.extensions import db
 from collab.models import Membership, Project, Role
 from collab.permissions import PROJECT_WITH_OWNER_AND_ROLE, ProjectAccess, project_access
 from collab.projects.schemas import ProjectDetailSchema, ProjectSchema
+from collab.realtime import revocation
 
 
 def create_project(owner_id: uuid.UUID, data: dict) -> Project:
@@ -105,10 +106,13 @@ def update_project(access: ProjectAccess, changes: dict) -> Project:
     if "is_public" in changes and changes["is_public"] != project.is_public:
         access.require(Role.OWNER)
     check_if_match(project)
+    closing = changes.get("is_public") is False and project.is_public
     for field, value in changes.items():
         setattr(project, field, value)
     db.session.commit()
     forget_cached(project.id, member_ids(project.id))
+    if closing:  # outsiders reading it over Socket.IO are cut off
+        revocation.access_changed(project.id)
     return project
 
 
@@ -116,9 +120,11 @@ def delete_project(access: ProjectAccess) -> None:
     project_id = access.project.id
     check_if_match(access.project)
     members = member_ids(project_id)
+    workspaces = revocation.workspace_ids(project_id)
     db.session.delete(access.project)
     db.session.commit()
     forget_cached(project_id, members)
+    revocation.workspaces_closed(workspaces)
 
 
 def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Project:
@@ -140,7 +146,8 @@ def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Projec
     )
     previous.role = Role.COLLABORATOR
     target.role = Role.OWNER
-    project.owner_id = new_owner_id
+    previous_owner_id, project.owner_id = project.owner_id, new_owner_id
     db.session.commit()
     forget_cached(project.id, member_ids(project.id))
+    revocation.access_changed(project.id, [previous_owner_id, new_owner_id], roles_changed=True)
     return project

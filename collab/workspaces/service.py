@@ -12,6 +12,7 @@ from collab.extensions import db
 from collab.models import Workspace
 from collab.permissions import ProjectAccess
 from collab.projects.service import forget_cached
+from collab.realtime import revocation
 
 
 def workspaces_of(access: ProjectAccess, skip: int, limit: int) -> tuple[list[Workspace], int]:
@@ -56,3 +57,4 @@ def delete_workspace(workspace: Workspace) -> None:
     db.session.delete(workspace)
     db.session.commit()
     forget_cached(workspace.project_id)
+    revocation.workspaces_closed([workspace.id])

@@ -1,0 +1,96 @@
+"""The SQL of document content: the update log, its snapshot, and compaction's swap.
+
+Each function runs on its own connection and transaction, whatever the caller's session is
+doing: an append is committed when `append` returns, and a read is one statement, so it sees
+one consistent state of the snapshot and the log (a compaction may commit at any moment).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, literal_column, select, union_all, update
+
+from collab.extensions import autocommit_engine, db
+from collab.models import Document, DocumentUpdate, utcnow
+
+documents = Document.__table__
+updates = DocumentUpdate.__table__
+
+
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    since_snapshot: int  # updates in the log, this one included
+
+
+@dataclass(frozen=True)
+class Stored:
+    snapshot_seq: int
+    last_seq: int
+    parts: list[bytes]  # the snapshot (if any), then the updates after it, in seq order
+
+
+def append(document_id: uuid.UUID, data: bytes) -> Appended | None:
+    """Log `data` under the document's next seq and commit; None if there is no such document.
+
+    The seq is taken by incrementing `last_seq` in the UPDATE that locks the document's row,
+    so concurrent appends queue on that row and each gets the next number."""
+    with db.engine.begin() as connection:
+        row = connection.execute(
+            update(documents)
+            .where(documents.c.id == document_id)
+            .values(last_seq=documents.c.last_seq + 1, updated_at=utcnow())
+            .returning(documents.c.last_seq, documents.c.snapshot_seq)
+        ).first()
+        if row is None:
+            return None
+        connection.execute(
+            insert(updates).values(document_id=document_id, seq=row.last_seq, data=data)
+        )
+    return Appended(seq=row.last_seq, since_snapshot=row.last_seq - row.snapshot_seq)
+
+
+def load(document_id: uuid.UUID) -> Stored | None:
+    """The snapshot and the updates logged after it; None if there is no such document."""
+    # One statement, so it cannot pair an old snapshot with a log a compaction already cut.
+    snapshot = select(documents.c.snapshot_seq.label("seq"), documents.c.snapshot.label("data"))
+    logged = select(updates.c.seq, updates.c.data).join(
+        documents, documents.c.id == updates.c.document_id
+    )
+    statement = union_all(
+        snapshot.where(documents.c.id == document_id),
+        logged.where(
+            updates.c.document_id == document_id, updates.c.seq > documents.c.snapshot_seq
+        ),
+    ).order_by(literal_column("seq"))
+    with autocommit_engine(db.engine).connect() as connection:
+        rows = connection.execute(statement).all()
+    if not rows:
+        return None
+    parts = [row.data for row in rows if row.data is not None]
+    return Stored(snapshot_seq=rows[0].seq, last_seq=rows[-1].seq, parts=parts)
+
+
+def replace_log(document_id: uuid.UUID, stored: Stored, snapshot: bytes) -> bool:
+    """Make `snapshot` (which covers `stored` in full) the document's snapshot and delete the
+    updates it covers, in one transaction. False, changing nothing, if the snapshot moved since
+    `stored` was read (another compaction) or the document is gone."""
+    with db.engine.begin() as connection:
+        moved = connection.execute(
+            update(documents)
+            .where(documents.c.id == document_id, documents.c.snapshot_seq == stored.snapshot_seq)
+            # Compaction changes no content: updated_at keeps the time of the last edit.
+            .values(
+                snapshot=snapshot, snapshot_seq=stored.last_seq, updated_at=documents.c.updated_at
+            )
+        )
+        if moved.rowcount != 1:
+            return False
+        connection.execute(
+            delete(updates).where(
+                updates.c.document_id == document_id, updates.c.seq <= stored.last_seq
+            )
+        )
+    return True

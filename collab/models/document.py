@@ -1,0 +1,48 @@
+"""Workspace documents: their metadata, and their content as a CRDT (Yjs V1 updates).
+
+The content is a snapshot (one merged update, covering the log up to `snapshot_seq`) plus the
+log of the updates received since, numbered 1, 2, 3... per document (`last_seq` is the latest).
+Compaction (collab/documents/tasks.py) folds the log into the snapshot.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from collab.models.base import Base, TimestampMixin, new_id, utcnow
+
+
+class Document(TimestampMixin, Base):
+    __tablename__ = "documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    # Unique per workspace, compared exactly (case-sensitive).
+    name: Mapped[str] = mapped_column(String(100))
+    # Optimistic concurrency of the metadata (the ETag); content edits do not bump it.
+    version: Mapped[int] = mapped_column(default=1)
+    # Read by the content store only (Core); deferred so the REST API never loads it.
+    snapshot: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    snapshot_seq: Mapped[int] = mapped_column(default=0)
+    last_seq: Mapped[int] = mapped_column(default=0)
+
+    # Leads with workspace_id, so it also serves the per-workspace listing.
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+    __mapper_args__ = {"version_id_col": version}
+
+
+class DocumentUpdate(Base):
+    """One CRDT update as a client sent it, kept until compaction folds it into the snapshot."""
+
+    __tablename__ = "document_updates"
+
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
