@@ -75,19 +75,15 @@ EXPOSED_HEADERS = [
 ]
 
 
-# The Redis channel of the Socket.IO message queue: the web processes' manager listens on it and
-# the workers' write-only emitters (collab/jobs/tasks.py) publish on it.
-SOCKETIO_CHANNEL = "socketio"
-
-
 def init_socketio(app: Flask) -> None:
     from collab.extensions import socketio
     from collab.realtime import documents, events, workspaces  # noqa: F401 - the handlers
+    from collab.realtime.emitter import channel_for
 
     url = app.config["REDIS_URL"]
     manager = RedisManager(
         url,
-        channel=SOCKETIO_CHANNEL,
+        channel=channel_for(url),
         redis_options={"max_connections": app.config["REDIS_MAX_CONNECTIONS"]},
     )
     socketio.init_app(
@@ -101,6 +97,7 @@ def init_socketio(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from collab.activity.routes import blp as activity
     from collab.admin.routes import blp as admin
     from collab.auth.routes import blp as auth
     from collab.collaborators.routes import blp as collaborators
@@ -111,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
     from collab.projects.routes import blp as projects
     from collab.workspaces.routes import blp as workspaces
 
-    for blueprint in (auth, projects, workspaces, documents, collaborators, admin, jobs):
+    blueprints = (auth, projects, workspaces, documents, collaborators, activity, admin, jobs)
+    for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(health)

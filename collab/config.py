@@ -180,6 +180,7 @@ class Config:
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 
         self.JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 30)
+        self.ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 7)
         self.JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 10)
         self.JOBS_MAX_QUEUED = env_int("JOBS_MAX_QUEUED", 1000)
         self.JOBS_MAX_BLOCKING_WAITS = env_int("JOBS_MAX_BLOCKING_WAITS", 50)

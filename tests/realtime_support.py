@@ -79,7 +79,8 @@ class Client:
         self.received: dict[str, list] = defaultdict(list)
         self.changed = threading.Condition()
         self.sio.on("*", self.record)
-        self.sio.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
+        # Generous: a fresh instance on a loaded 2-core machine can take seconds to answer.
+        self.sio.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
 
     def record(self, event: str, data=None) -> None:
         with self.changed:

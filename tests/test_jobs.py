@@ -598,9 +598,10 @@ def test_sigkilled_worker_its_job_ends_failed_and_the_next_worker_is_healthy(
 
 
 def test_status_and_output_are_published_where_the_web_processes_listen(
-    app, client, alice, redis_url
+    app, make_app, client, alice, redis_url
 ):
-    listening = app.extensions["socketio"].server.manager.channel
+    web = make_app()  # a web app on the suite's Redis: its Socket.IO manager's channel
+    listening = web.extensions["socketio"].server.manager.channel
     subscriber = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
     subscriber.subscribe(listening)
     try:
@@ -614,7 +615,7 @@ def test_status_and_output_are_published_where_the_web_processes_listen(
                 events.append(json.loads(message["data"]))
     finally:
         subscriber.close()
-    emitted = [e for e in events if e.get("method") == "emit"]
+    emitted = [e for e in events if e.get("method") == "emit" and e["event"].startswith("job:")]
     assert all(f"user:{alice.id}" in e["room"] for e in emitted), emitted
     statuses = [e["data"][0]["status"] for e in emitted if e["event"] == "job:status"]
     assert statuses == ["running", "completed"]

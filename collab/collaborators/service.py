@@ -7,6 +7,7 @@ import uuid
 from flask_smorest import abort
 from sqlalchemy import select
 
+from collab import activity
 from collab.auth.identity import current_user_id
 from collab.auth.service import commit_or_conflict
 from collab.extensions import db
@@ -70,7 +71,14 @@ def invite(access: ProjectAccess, email: str, role: str) -> dict:
     db.session.add(membership)
     commit_or_conflict("That user is already a member of the project")
     forget_cached(access.project.id, [user.id])
+    record_member("member.added", access, user.id, role)
     return member_row(membership)
+
+
+def record_member(action: str, access: ProjectAccess, user_id, role: str | None = None) -> None:
+    details = {"role": role} if role else None
+    target = ("user", user_id)
+    activity.record(action, access.project.id, current_user_id(), target=target, details=details)
 
 
 def change_role(access: ProjectAccess, user_id: uuid.UUID, role: str) -> dict:
@@ -81,6 +89,7 @@ def change_role(access: ProjectAccess, user_id: uuid.UUID, role: str) -> dict:
     db.session.commit()
     forget_cached(access.project.id, [user_id])
     revocation.access_changed(access.project.id, [user_id], roles_changed=True)
+    record_member("member.role_changed", access, user_id, role)
     return member_row(membership)
 
 
@@ -96,4 +105,5 @@ def remove(access: ProjectAccess, user_id: uuid.UUID) -> str:
     db.session.commit()
     forget_cached(access.project.id, [user_id])
     revocation.access_changed(access.project.id, [user_id])
+    record_member("member.left" if leaving else "member.removed", access, user_id)
     return "Left the project" if leaving else "Collaborator removed"

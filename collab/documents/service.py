@@ -25,6 +25,8 @@ from flask_smorest import abort
 from pycrdt import Doc
 from sqlalchemy import func, select
 
+from collab import activity
+from collab.auth.identity import current_user_id
 from collab.documents import crdt, store
 from collab.documents.schemas import DocumentSchema
 from collab.documents.tasks import enqueue_compaction
@@ -63,14 +65,16 @@ def create_document(workspace: Workspace, name: str) -> Document:
     document = Document(workspace_id=workspace.id, name=name)
     db.session.add(document)
     db.session.commit()
+    record_document("document.created", document, {"name": name})
     return document
 
 
 def rename_document(document: Document, name: str) -> Document:
     check_if_match(document)
     check_name_free(document.workspace_id, name, document.id)
-    document.name = name
+    previous, document.name = document.name, name
     db.session.commit()
+    record_document("document.renamed", document, {"name": name, "previous_name": previous})
     return document
 
 
@@ -78,6 +82,19 @@ def delete_document(document: Document) -> None:
     check_if_match(document)
     db.session.delete(document)
     db.session.commit()
+    record_document("document.deleted", document, {"name": document.name})
+
+
+def record_document(action: str, document: Document, details: dict) -> None:
+    workspace = db.session.get(Workspace, document.workspace_id)  # in the identity map
+    activity.record(
+        action,
+        workspace.project_id,
+        current_user_id(),
+        workspace_id=document.workspace_id,
+        target=("document", document.id),
+        details=details,
+    )
 
 
 def check_name_free(

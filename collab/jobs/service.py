@@ -13,7 +13,7 @@ from flask_smorest import abort
 from pymongo.errors import PyMongoError
 from sqlalchemy import select
 
-from collab import flags
+from collab import activity, flags
 from collab.auth.identity import current_user_id
 from collab.extensions import db, redis_client
 from collab.jobs import languages, live, recovery, store
@@ -55,7 +55,22 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
         job = store.insert(draft)
     if job.id == draft.id:  # not the original of a concurrent request with the same key
         queue_or_fail(job)
+        record_job("job.submitted", job)
     return job
+
+
+def record_job(action: str, job: JobDocument) -> None:
+    """Workspace jobs are project activity (private jobs are nobody else's business)."""
+    if job.project_id is not None:
+        details = {"language": job.language}
+        activity.record(
+            action,
+            job.project_id,
+            current_user_id(),
+            workspace_id=job.workspace_id,
+            target=("job", job.id),
+            details=details,
+        )
 
 
 def enabled_languages() -> list[languages.Language]:
@@ -229,3 +244,4 @@ def cancel(job_id: str) -> None:
     job_tasks.signal_cancel(job_id)  # a job picked up meanwhile is killed too
     job_tasks.notify_finished(job_id)
     job_tasks.broadcast_status(cancelled)
+    record_job("job.cancelled", cancelled)

@@ -7,7 +7,8 @@ import uuid
 from flask_smorest import abort
 from sqlalchemy import bindparam, func, select
 
-from collab import cache
+from collab import activity, cache
+from collab.auth.identity import current_user_id
 from collab.etags import check_if_match, etag_of
 from collab.extensions import db
 from collab.models import Membership, Project, Role
@@ -22,6 +23,7 @@ def create_project(owner_id: uuid.UUID, data: dict) -> Project:
     db.session.add(project)
     db.session.commit()
     cache.invalidate([cache.scope("user", owner_id)])
+    activity.record("project.created", project.id, owner_id, details={"name": project.name})
     return project
 
 
@@ -113,6 +115,9 @@ def update_project(access: ProjectAccess, changes: dict) -> Project:
     forget_cached(project.id, member_ids(project.id))
     if closing:  # outsiders reading it over Socket.IO are cut off
         revocation.access_changed(project.id)
+    activity.record(
+        "project.updated", project.id, current_user_id(), details={"fields": sorted(changes)}
+    )
     return project
 
 
@@ -125,6 +130,7 @@ def delete_project(access: ProjectAccess) -> None:
     db.session.commit()
     forget_cached(project_id, members)
     revocation.workspaces_closed(workspaces)
+    activity.record("project.deleted", project_id, current_user_id())
 
 
 def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Project:
@@ -150,4 +156,11 @@ def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Projec
     db.session.commit()
     forget_cached(project.id, member_ids(project.id))
     revocation.access_changed(project.id, [previous_owner_id, new_owner_id], roles_changed=True)
+    activity.record(
+        "project.transferred",
+        project.id,
+        current_user_id(),
+        target=("user", new_owner_id),
+        details={"previous_owner_id": str(previous_owner_id)},
+    )
     return project

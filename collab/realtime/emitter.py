@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import functools
 
+import redis
 from flask import current_app
 from flask_socketio import SocketIO
-
-from collab import SOCKETIO_CHANNEL
 
 
 def emitter() -> SocketIO:
@@ -23,4 +22,13 @@ def emitter() -> SocketIO:
 def _emitter(redis_url: str) -> SocketIO:
     # Flask-SocketIO's default channel ("flask-socketio") is not the one the web's manager
     # listens on: name it, or every event is published where nobody hears it.
-    return SocketIO(message_queue=redis_url, channel=SOCKETIO_CHANNEL)
+    return SocketIO(message_queue=redis_url, channel=channel_for(redis_url))
+
+
+def channel_for(redis_url: str) -> str:
+    """The Socket.IO channel of the deployment whose Redis database is `redis_url`'s: web
+    managers listen on it, emitters publish on it. Redis pub/sub ignores database numbers, so
+    the number is in the name: deployments sharing a Redis server on separate databases never
+    hear each other's events."""
+    database = redis.connection.parse_url(redis_url).get("db", 0)
+    return f"collab:socketio:{database}"

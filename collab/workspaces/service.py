@@ -7,6 +7,8 @@ import uuid
 from flask_smorest import abort
 from sqlalchemy import func, select
 
+from collab import activity
+from collab.auth.identity import current_user_id
 from collab.etags import check_if_match
 from collab.extensions import db
 from collab.models import Workspace
@@ -40,7 +42,19 @@ def create_workspace(access: ProjectAccess, data: dict) -> Workspace:
     db.session.add(workspace)
     db.session.commit()
     forget_cached(access.project.id)
+    record_workspace("workspace.created", workspace, {"name": workspace.name})
     return workspace
+
+
+def record_workspace(action: str, workspace: Workspace, details: dict | None = None) -> None:
+    activity.record(
+        action,
+        workspace.project_id,
+        current_user_id(),
+        workspace_id=workspace.id,
+        target=("workspace", workspace.id),
+        details=details,
+    )
 
 
 def update_workspace(workspace: Workspace, changes: dict) -> Workspace:
@@ -49,6 +63,7 @@ def update_workspace(workspace: Workspace, changes: dict) -> Workspace:
         setattr(workspace, field, value)
     db.session.commit()
     forget_cached(workspace.project_id)
+    record_workspace("workspace.updated", workspace, {"fields": sorted(changes)})
     return workspace
 
 
@@ -58,3 +73,4 @@ def delete_workspace(workspace: Workspace) -> None:
     db.session.commit()
     forget_cached(workspace.project_id)
     revocation.workspaces_closed([workspace.id])
+    record_workspace("workspace.deleted", workspace)
