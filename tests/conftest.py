@@ -189,3 +189,23 @@ def alice(make_user) -> Account:
 @pytest.fixture()
 def bob(make_user) -> Account:
     return make_user("bob")
+
+
+@pytest.fixture(scope="module")
+def instances(app, base_env):
+    """Two web instances (gunicorn, gevent) sharing the suite's database and Redis: Socket.IO
+    rooms span them."""
+    from tests.realtime_support import start_instances
+
+    started = start_instances(base_env, 2)
+    yield started
+    for instance in started:
+        instance.stop()
+
+
+@pytest.fixture()
+def team(client, make_user):
+    """A private project with one account per role (tests/helpers_projects.Team)."""
+    from tests.helpers_projects import make_team
+
+    return make_team(client, make_user, is_public=False)

@@ -5,6 +5,7 @@ are pycrdt replicas (Yjs V1 updates)."""
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -24,20 +25,6 @@ from tests.realtime_support import (
 
 MIB = 1024 * 1024
 NOWHERE = "00000000-0000-0000-0000-000000000000"
-
-
-@pytest.fixture(scope="module")
-def instances(app, base_env):
-    """Two web instances sharing the suite's database and Redis (rooms span them)."""
-    started = start_instances(base_env, 2)
-    yield started
-    for instance in started:
-        instance.stop()
-
-
-@pytest.fixture()
-def team(client, make_user):
-    return make_team(client, make_user, is_public=False)
 
 
 def join(client, team, docs=None) -> dict:
@@ -157,6 +144,54 @@ def test_join_answers_role_presence_and_what_each_document_misses(instances, cli
         assert [p["user_id"] for p in ack["presence"]] == [team.viewer.id]
         fresh.apply(ack["docs"][doc_id])
         assert str(fresh) == "hello" and ack["seqs"][doc_id] == 1
+
+
+def test_no_update_falls_between_the_join_ack_and_the_broadcasts(instances, client, team):
+    """An update committed while a socket joins is in the ack's catch-up or broadcast to it
+    (or both): the first broadcast above the ack's seq is always the next one."""
+    doc_id = create_document(client, team)
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        with connected(instances[1].url, team.owner.access_token) as writer:
+            join(writer, team)
+            replica = Replica()
+            while not stop.is_set():
+                edit(writer, team, doc_id, replica.insert(0, "x"))
+                time.sleep(0.025)  # within the per-connection update rate
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    gaps = []
+    try:
+        time.sleep(0.5)
+        for _ in range(40):
+            with connected(instances[0].url, team.collaborator.access_token) as reader:
+                seq = join(reader, team, docs={doc_id: b"\x00"})["seqs"][doc_id]
+                first = reader.wait_for("doc:update", lambda m, s=seq: m["seq"] > s)
+                if first["seq"] != seq + 1:
+                    gaps.append((seq, first["seq"]))
+    finally:
+        stop.set()
+        writer.join()
+    assert gaps == []
+
+
+def test_a_join_refused_for_a_garbage_state_vector_leaves_no_trace(instances, client, team):
+    doc_id = create_document(client, team)
+    with (
+        connected(instances[0].url, team.owner.access_token) as owner,
+        connected(instances[1].url, team.viewer.access_token) as viewer,
+    ):
+        join(owner, team)
+        garbage = {"workspace_id": team.wid, "docs": {doc_id: b"\xff" * 7}}
+        assert viewer.call("workspace:join", garbage)["error"]["code"] == "bad_request"
+        edit(owner, team, doc_id, Replica().insert(0, "unseen"))
+        present = join(owner, team)["presence"]  # joining again is harmless
+        assert [entry["user_id"] for entry in present] == [team.owner.id]
+        time.sleep(0.5)
+        assert viewer.received["doc:update"] == []
+        assert viewer.ok("workspace:join", {"workspace_id": team.wid})["role"] == "viewer"
 
 
 def test_outsiders_are_not_found_and_public_readers_cannot_edit(instances, client, make_user, team):

@@ -9,8 +9,8 @@ from collab.extensions import socketio
 from collab.realtime import presence
 from collab.realtime.access import require_joined, room, workspace_access
 from collab.realtime.connections import Connection
-from collab.realtime.documents import catch_up
-from collab.realtime.protocol import Bytes, EventSchema, RateLimit, on_event
+from collab.realtime.documents import catch_up, require_document_in
+from collab.realtime.protocol import Bytes, EventError, EventSchema, RateLimit, on_event
 
 MAX_DOCS_PER_JOIN = 100
 MAX_CURSOR_BYTES = 1024
@@ -35,13 +35,25 @@ class JoinSchema(WorkspaceSchema):
 
 @on_event("workspace:join", JoinSchema(), limit=JOIN_LIMIT)
 def join(connection: Connection, data: dict) -> dict:
-    """Enter a workspace's room: its presence, and what the client misses of each document."""
+    """Enter a workspace's room: its presence, and what the client misses of each document.
+
+    The socket joins the room BEFORE the documents are read: an update committed meanwhile is
+    then either in what the ack carries or broadcast to the socket (perhaps both, harmless
+    with a CRDT), never lost between the two."""
     workspace_id = data["workspace_id"]
     access = workspace_access(connection.user_id, workspace_id)
-    docs, seqs = catch_up(workspace_id, data["docs"])
+    for doc_id in data["docs"]:
+        require_document_in(workspace_id, doc_id)
+    rejoining = str(workspace_id) in connection.workspaces
     present = presence.joined(connection, str(workspace_id))  # fails before the room is joined
     join_room(room(workspace_id))
     connection.workspaces.add(str(workspace_id))
+    try:
+        docs, seqs = catch_up(workspace_id, data["docs"])
+    except EventError:  # e.g. a garbage state vector: this join did not happen
+        if not rejoining:
+            leave_workspace(connection, str(workspace_id))
+        raise
     return {
         "role": access.role.value if access.role else None,
         "can_edit": access.can_edit,
@@ -53,7 +65,10 @@ def join(connection: Connection, data: dict) -> dict:
 
 @on_event("workspace:leave", WorkspaceSchema(), limit=JOIN_LIMIT)
 def leave(connection: Connection, data: dict) -> None:
-    workspace_id = str(data["workspace_id"])
+    leave_workspace(connection, str(data["workspace_id"]))
+
+
+def leave_workspace(connection: Connection, workspace_id: str) -> None:
     leave_room(room(workspace_id))
     if workspace_id in connection.workspaces:
         connection.workspaces.discard(workspace_id)
