@@ -9,12 +9,13 @@ from socketio import RedisManager
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from collab.config import Config
+from collab.observability.logs import configure_logging
 
 
 def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_object(config or Config())
-    logging.basicConfig(level=app.config["LOG_LEVEL"])
+    configure_logging(app)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     if app.config["PROXY_COUNT"] > 0:
         count = app.config["PROXY_COUNT"]
@@ -22,13 +23,17 @@ def create_app(config: Config | None = None) -> Flask:
     init_extensions(app)
     register_blueprints(app)
 
+    from collab.admin.dashboard import init_dashboard
     from collab.cli import register_commands
     from collab.errors import register_error_handlers
     from collab.http import register_request_rules
+    from collab.observability import init_observability
 
+    init_dashboard(app)
     register_error_handlers(app)
     register_request_rules(app)
     register_commands(app)
+    init_observability(app)  # last: its request-id middleware wraps every other one
     return app
 
 
@@ -72,6 +77,7 @@ EXPOSED_HEADERS = [
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
     "X-RateLimit-Reset",
+    "X-Request-ID",
 ]
 
 
@@ -99,12 +105,14 @@ def init_socketio(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from collab.activity.routes import blp as activity
     from collab.admin.routes import blp as admin
+    from collab.apidocs import blp as swagger_ui
     from collab.auth.routes import blp as auth
     from collab.collaborators.routes import blp as collaborators
     from collab.documents.routes import blp as documents
     from collab.extensions import api
     from collab.health.routes import blp as health
     from collab.jobs.routes import blp as jobs
+    from collab.observability.routes import blp as metrics
     from collab.projects.routes import blp as projects
     from collab.workspaces.routes import blp as workspaces
 
@@ -112,3 +120,5 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
+    app.register_blueprint(metrics)
+    app.register_blueprint(swagger_ui)

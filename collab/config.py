@@ -109,6 +109,15 @@ def app_environment() -> str:
     return (env_str("APP_ENV", "production") or "production").lower()
 
 
+def log_format(app_env: str) -> str:
+    """JSON lines in production (for a log pipeline), readable text in development and tests."""
+    default = "text" if app_env in NON_PRODUCTION_ENVS else "json"
+    value = (env_str("LOG_FORMAT") or default).lower()
+    if value not in {"json", "text"}:
+        raise RuntimeError(f"LOG_FORMAT must be json or text, not {value!r}.")
+    return value
+
+
 def resolve_secret_key(app_env: str) -> str:
     key = env_str("SECRET_KEY")
     if app_env not in NON_PRODUCTION_ENVS:
@@ -178,6 +187,10 @@ class Config:
         self.SOCKET_TOKEN_GRACE_SECONDS = env_int("SOCKET_TOKEN_GRACE_SECONDS", 60)
         self.CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+        self.LOG_FORMAT = log_format(self.APP_ENV)
+        self.LOG_REQUESTS = env_bool("LOG_REQUESTS", True)
+        # Unset: GET /metrics is 404. Set: a scraper sends it as a bearer token.
+        self.METRICS_TOKEN = env_str("METRICS_TOKEN")
 
         self.JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 30)
         self.ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 7)
@@ -214,6 +227,11 @@ class Config:
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
+    # Swagger UI at /api/docs; its assets come from the app itself (collab/apidocs.py), and no
+    # online validator is called: the page works with no internet access.
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
+    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
 
 
 class TestConfig(Config):

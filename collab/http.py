@@ -17,8 +17,8 @@ from werkzeug.wsgi import get_content_length
 from collab import flags
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# Still served during maintenance, so that admins can log in and switch it off.
-MAINTENANCE_EXEMPT_BLUEPRINTS = {"admin", "health"}
+# Still served during maintenance, so that admins can log in, switch it off and tend the queues.
+MAINTENANCE_EXEMPT_BLUEPRINTS = {"admin", "health", "rq_dashboard"}
 MAINTENANCE_EXEMPT_ENDPOINTS = {"auth.Login", "auth.Refresh", "auth.Logout"}
 
 

@@ -8,6 +8,7 @@ so a developer's DATABASE_URL is never wiped by a test run.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,10 @@ from sqlalchemy import text
 from collab import create_app
 from collab.config import TestConfig
 from collab.devstack import free_port, mongo_server, redis_server
+
+# Background threads (the activity flusher, job maintenance) may still log while pytest closes
+# its capture streams at exit: ignore such logging errors instead of printing tracebacks.
+logging.raiseExceptions = False
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,8 @@ from tests.helpers_projects import workspace_url
 class WebInstance:
     """One `web` process of the Procfile, on its own port."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], stderr=subprocess.DEVNULL) -> None:
+        """`stderr`: where its log lines go (a file, to read them), by default nowhere."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
@@ -36,7 +37,7 @@ class WebInstance:
             cwd=ROOT,
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             start_new_session=True,
         )
         self.wait_until_up()

@@ -23,6 +23,8 @@ from collab.extensions import redis_client
 from collab.jobs import live, recovery, sandbox, store
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
 from collab.jobs.store import JobDocument, Status
+from collab.observability.logs import with_job_id
+from collab.observability.metrics import record_job_duration
 from collab.realtime.emitter import emitter
 from collab.tasks import JOBS_QUEUE, queue
 
@@ -72,6 +74,7 @@ def signal_cancel(job_id: str) -> None:
     redis_client.set(CANCEL_KEY.format(job_id), "1", ex=CANCEL_KEY_TTL_SECONDS)
 
 
+@with_job_id  # its log lines carry job_id, whichever worker runs it
 def execute_job(job_id: str) -> None:
     """RQ entry point: run a pending job in the sandbox and store its result."""
     recovery.heartbeat(job_id)  # before running: the reaper must never see it unvouched
@@ -115,6 +118,7 @@ def finish(job_id: str, job: JobDocument | None) -> None:
     recovery.forget_heartbeat(job_id)
     notify_finished(job_id)
     if job is not None:
+        record_job_duration(job)
         broadcast_status(job)
 
 
