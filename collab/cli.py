@@ -1,10 +1,12 @@
-"""Operator commands: `flask --app wsgi <command>`.
+"""Operator commands: `flask --app wsgi <command>` (create-admin, flags, seed-demo).
 
 Each command pushes the app context itself (with_appcontext): the `flask` command does so for
 app commands, but `app.cli` invoked directly (app.test_cli_runner(), scripts) does not.
 """
 
 from __future__ import annotations
+
+import secrets
 
 import click
 from flask import Flask
@@ -13,7 +15,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from collab import flags
+from collab import demo, flags
 from collab.auth.passwords import passwords
 from collab.auth.schemas import RegisterSchema
 from collab.extensions import db
@@ -77,6 +79,28 @@ def set_flag(name: str, value: str) -> None:
     click.echo(f"{name} is now {value}")
 
 
+@click.command("seed-demo")
+@click.option("--password", help="for the demo users it creates (default: a random one, printed)")
+@with_appcontext
+def seed_demo(password: str | None) -> None:
+    """Create demo users (one per role), a shared project, workspaces and a document."""
+    password = password or secrets.token_urlsafe(12)
+    try:
+        report = demo.seed(password)
+    except demo.DemoError as error:
+        raise click.ClickException(str(error)) from error
+    except IntegrityError as error:  # a username taken by another account, or a concurrent run
+        db.session.rollback()
+        raise click.ClickException(f"Could not create the demo data: {error.orig}") from error
+    for line in report.lines:
+        click.echo(f"  {line}")
+    if report.new_users:
+        click.echo(f"Sign in with one of the emails above and the password: {password}")
+    elif report.created == 0:
+        click.echo("The demo data is complete: nothing to create.")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(flags_group)
+    app.cli.add_command(seed_demo)
