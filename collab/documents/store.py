@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, literal_column, select, union_all, update
+from sqlalchemy import delete, insert, literal_column, select, text, union_all, update
 
 from collab.extensions import autocommit_engine, db
 from collab.models import Document, DocumentUpdate, utcnow
@@ -32,11 +32,35 @@ class Stored:
     parts: list[bytes]  # the snapshot (if any), then the updates after it, in seq order
 
 
+# PostgreSQL: the same two steps as one statement in autocommit. The row lock that orders the
+# appends of a document is then held only inside the server, never across client round trips:
+# ~2x the appends/s of one hot document (bench/realtime).
+APPEND_IN_ONE_STATEMENT = text(
+    """
+    WITH bumped AS (
+        UPDATE documents SET last_seq = last_seq + 1, updated_at = :now
+        WHERE id = :document_id
+        RETURNING id, last_seq, snapshot_seq
+    )
+    INSERT INTO document_updates (document_id, seq, data, created_at)
+    SELECT id, last_seq, :data, :now FROM bumped
+    RETURNING seq, (SELECT snapshot_seq FROM bumped) AS snapshot_seq
+    """
+)
+
+
 def append(document_id: uuid.UUID, data: bytes) -> Appended | None:
     """Log `data` under the document's next seq and commit; None if there is no such document.
 
     The seq is taken by incrementing `last_seq` in the UPDATE that locks the document's row,
     so concurrent appends queue on that row and each gets the next number."""
+    if db.engine.dialect.name == "postgresql":
+        params = {"document_id": document_id, "data": data, "now": utcnow()}
+        with autocommit_engine(db.engine).connect() as connection:
+            row = connection.execute(APPEND_IN_ONE_STATEMENT, params).first()
+        if row is None:
+            return None
+        return Appended(seq=row.seq, since_snapshot=row.seq - row.snapshot_seq)
     with db.engine.begin() as connection:
         row = connection.execute(
             update(documents)

@@ -26,7 +26,7 @@ from collab.documents.service import (
     InvalidUpdate,
     UpdateTooLarge,
 )
-from collab.extensions import socketio
+from collab.extensions import db, socketio
 from collab.realtime.access import require_joined, room, workspace_access
 from collab.realtime.connections import Connection
 from collab.realtime.protocol import (
@@ -103,6 +103,9 @@ def update(connection: Connection, data: dict) -> dict:
     require_document_in(workspace_id, doc_id)
     if flags.is_enabled(flags.MAINTENANCE_MODE.name):  # like the REST API's writes
         raise EventError(UNAVAILABLE, "The service is in maintenance mode; try again later")
+    # The checks' connection goes back to the pool before the append takes its own: a handler
+    # holding one while waiting for another deadlocks the pool under load (bench/realtime).
+    db.session.close()
     with document_errors():
         seq = documents.append_update(doc_id, data["update"])
     message = {

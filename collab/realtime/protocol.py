@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from flask import request
 from marshmallow import Schema, ValidationError, fields
 
-from collab.extensions import db, socketio
+from collab.extensions import AUTOCOMMIT, db, socketio
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,9 @@ def on_event(
     def decorator(handler: Callable[..., dict | None]) -> Callable:
         @functools.wraps(handler)
         def event(payload: object = None, *_ignored: object) -> dict:
+            # Handlers only read through the session (documents are written through their
+            # own connections): no BEGIN/ROLLBACK round trips, no transaction left open.
+            db.session.info[AUTOCOMMIT] = True
             try:
                 connection = connections.current(allow_expired)
                 if limit is not None and not connection.allow(name, limit):
