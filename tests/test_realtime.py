@@ -312,6 +312,20 @@ def test_edits_wait_out_maintenance_mode_like_rest_writes(app, instances, client
     assert content_of(client, team, doc_id) == "during"
 
 
+def test_an_edit_to_a_deleted_document_is_not_found(instances, client, team):
+    doc_id = create_document(client, team)
+    url = f"{workspace_url(team.pid, team.wid)}/documents/{doc_id}"
+    with connected(instances[0].url, team.collaborator.access_token) as writer:
+        join(writer, team)
+        replica = Replica()
+        assert edit(writer, team, doc_id, replica.insert(0, "before"))["ok"]
+        etag = client.get(url, headers=team.owner.headers).headers["ETag"]
+        deleted = client.delete(url, headers={**team.owner.headers, "If-Match": etag})
+        assert deleted.status_code == 200
+        ack = edit(writer, team, doc_id, replica.insert(0, "after"))
+        assert ack["error"]["code"] == "not_found"
+
+
 def test_a_document_of_another_workspace_is_not_found(instances, client, team):
     other = client.post(
         f"/api/v1/projects/{team.pid}/workspaces", json={"name": "Other"},

@@ -59,10 +59,21 @@ def document_errors() -> Iterator[None]:
         raise EventError(ERROR_CODES.get(type(error), BAD_REQUEST), str(error)) from None
 
 
+# doc_id -> its workspace, for this process. A document never moves, so a known pair stays
+# true; a deleted document is caught by the append itself (not_found).
+WORKSPACE_OF: dict[uuid.UUID, uuid.UUID] = {}
+WORKSPACE_OF_SIZE = 10_000
+
+
 def require_document_in(workspace_id: uuid.UUID, doc_id: uuid.UUID) -> None:
     """The document exists and belongs to this workspace (else not_found, like REST)."""
-    with document_errors():
-        _, document_workspace = documents.location(doc_id)
+    document_workspace = WORKSPACE_OF.get(doc_id)
+    if document_workspace is None:
+        with document_errors():
+            _, document_workspace = documents.location(doc_id)
+        if len(WORKSPACE_OF) >= WORKSPACE_OF_SIZE:
+            WORKSPACE_OF.clear()
+        WORKSPACE_OF[doc_id] = document_workspace
     if document_workspace != workspace_id:
         raise EventError(NOT_FOUND, "Document not found")
 
