@@ -50,6 +50,15 @@ def env_bool(name: str, default: bool) -> bool:
     return value.lower() in {"1", "true", "yes", "on"}
 
 
+def redis_url(url: str, verify_tls: bool) -> str:
+    """The Redis URL every client uses. `verify_tls=False` accepts a TLS server's self-signed
+    certificate (Heroku Redis: its URL is set and rotated by the platform, so the option
+    cannot live in it)."""
+    if verify_tls or not url.startswith("rediss://") or "ssl_cert_reqs=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}ssl_cert_reqs=none"
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     value = env_str(name)
     if value is None:
@@ -163,7 +172,9 @@ class Config:
             env_str("DATABASE_URL", default_database_url())
         )
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
-        self.REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.REDIS_URL = redis_url(
+            env_str("REDIS_URL", "redis://127.0.0.1:6379/0"), env_bool("REDIS_TLS_VERIFY", True)
+        )
         self.REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 200)
         self.MONGODB_URL = env_str("MONGODB_URL", "mongodb://127.0.0.1:27017")
         self.MONGODB_DATABASE = env_str("MONGODB_DATABASE", "collab")

@@ -295,3 +295,13 @@ def test_tokens_issued_by_the_app_use_the_configured_lifetimes(client, make_user
     refresh = jwt.decode(response.json["refresh_token"], options={"verify_signature": False})
     assert access["exp"] - access["iat"] == 900
     assert refresh["exp"] - refresh["iat"] == 7 * 24 * 3600
+
+
+def test_redis_tls_verification_can_be_relaxed_for_self_signed_servers(make_app):
+    plain = make_app(REDIS_URL="redis://127.0.0.1:6379/0", REDIS_TLS_VERIFY="false")
+    assert plain.config["REDIS_URL"] == "redis://127.0.0.1:6379/0"  # no TLS: nothing to relax
+    tls = make_app(REDIS_URL="rediss://h:6380/0", REDIS_TLS_VERIFY="false")
+    assert tls.config["REDIS_URL"] == "rediss://h:6380/0?ssl_cert_reqs=none"
+    assert tls.config["RATELIMIT_STORAGE_URI"] == tls.config["REDIS_URL"]
+    strict = make_app(REDIS_URL="rediss://h:6380/0")
+    assert strict.config["REDIS_URL"] == "rediss://h:6380/0"
