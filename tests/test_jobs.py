@@ -23,8 +23,8 @@ from rq import SimpleWorker
 
 from collab import flags
 from collab.devstack import free_port, redis_server
-from collab.extensions import mongo
-from collab.jobs import live, recovery, store
+from collab.extensions import mongo, redis_client
+from collab.jobs import live, recovery, slots, store
 from collab.jobs import tasks as job_tasks
 from collab.jobs.store import JobDocument, Status
 from collab.tasks import JOBS_QUEUE, rq_connection
@@ -364,6 +364,31 @@ def test_per_user_cap_on_unfinished_jobs(app, client, alice, bob, monkeypatch):
     submitted(client, alice)
     assert_error(submit(client, alice), 429)
     assert submit(client, bob).status_code == 202
+
+
+def test_finished_and_cancelled_jobs_give_their_slot_back(app, client, alice, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_MAX_ACTIVE_PER_USER", 2)
+    first, second = submitted(client, alice), submitted(client, alice)
+    assert_error(submit(client, alice), 429)
+    client.post(f"{JOBS}/{first['id']}/cancel", headers=alice.headers)
+    third = submitted(client, alice)  # the cancelled job's slot
+    assert_error(submit(client, alice), 429)
+    work(app)  # second and third complete
+    assert {job_of(client, alice, j["id"])["status"] for j in (second, third)} == {"completed"}
+    submitted(client, alice)
+    submitted(client, alice)
+    assert_error(submit(client, alice), 429)
+
+
+def test_a_drifted_slot_counter_heals_from_the_jobs_themselves(app, client, alice, monkeypatch):
+    """A process that died between reserving a slot and storing its job leaves the counter
+    one too high; at the cap, the counter is checked against the jobs and corrected."""
+    monkeypatch.setitem(app.config, "JOBS_MAX_ACTIVE_PER_USER", 2)
+    submitted(client, alice)
+    with app.app_context():
+        redis_client.set(slots.KEY.format(alice.id), 2)
+    submitted(client, alice)  # 1 real unfinished job: a slot is free
+    assert_error(submit(client, alice), 429)
 
 
 def test_simultaneous_submissions_cannot_overshoot_the_cap(app, alice, monkeypatch):

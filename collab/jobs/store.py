@@ -19,7 +19,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from collab.extensions import mongo
-from collab.jobs import live
+from collab.jobs import live, slots
 
 COLLECTION = "jobs"
 TTL_INDEX = "finished_at_ttl"
@@ -34,6 +34,7 @@ class Status(enum.StrEnum):
 
 
 UNFINISHED = (Status.PENDING, Status.RUNNING)
+FINISHED = (Status.COMPLETED, Status.CANCELLED, Status.FAILED)
 
 
 def utcnow() -> datetime:
@@ -173,6 +174,8 @@ def transition(job_id: str, expected: tuple[Status, ...], changes: dict) -> JobD
     )
     if document is None:
         return None
+    if document["status"] in FINISHED and not set(expected) & set(FINISHED):
+        slots.release(document["user_id"])  # this compare-and-set is the one that finished it
     live.remember(document)
     return JobDocument.from_mongo(document)
 
