@@ -386,8 +386,10 @@ def test_a_drifted_slot_counter_heals_from_the_jobs_themselves(app, client, alic
     monkeypatch.setitem(app.config, "JOBS_MAX_ACTIVE_PER_USER", 2)
     submitted(client, alice)
     with app.app_context():
-        redis_client.set(slots.KEY.format(alice.id), 2)
-    submitted(client, alice)  # 1 real unfinished job: a slot is free
+        redis_client.hset(slots.KEY.format(alice.id), "used", 2)
+    assert_error(submit(client, alice), 429)  # a reservation is recent: its job may be coming
+    monkeypatch.setattr(slots, "SETTLE_SECONDS", 0)  # (instead of waiting 10 s)
+    submitted(client, alice)  # 1 real unfinished job: the leaked slot is given back
     assert_error(submit(client, alice), 429)
 
 
