@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import timedelta
 
 import redis
 from flask import Flask, current_app
@@ -15,7 +17,9 @@ from flask_socketio import SocketIO
 from flask_sqlalchemy import SQLAlchemy
 from flask_sqlalchemy.session import Session
 from pymongo import MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -67,6 +71,25 @@ class MongoHandle:
     @property
     def db(self) -> Database:
         return current_app.extensions["collab_mongo"].db
+
+    def collection(self, name: str, ensure_indexes: Callable[[Collection], None]) -> Collection:
+        """A collection whose indexes `ensure_indexes` creates once per app (idempotently)."""
+        collection = self.db[name]
+        indexed = current_app.extensions.setdefault("collab_mongo_indexed", set())
+        if name not in indexed:
+            ensure_indexes(collection)
+            indexed.add(name)
+        return collection
+
+
+def ensure_ttl_index(collection: Collection, field: str, name: str, days: int) -> None:
+    """Documents expire `days` after their `field`; a changed retention adjusts the index."""
+    seconds = int(timedelta(days=days).total_seconds())
+    try:
+        collection.create_index(field, name=name, expireAfterSeconds=seconds)
+    except OperationFailure:  # the index exists with another retention
+        index = {"name": name, "expireAfterSeconds": seconds}
+        collection.database.command("collMod", collection.name, index=index)
 
 
 class LazyMongoClient:

@@ -168,3 +168,44 @@ def snapshot(client, team: Team) -> dict:
         "members": (members.status_code, members.get_json()),
         "workspace": (workspace.status_code, workspace.get_json(), workspace.headers.get("ETag")),
     }
+
+
+# The contract's matrix. "ok" stands for the endpoint's success status (200, or 201 for POSTs
+# that create); a pair is (private project, public project).
+OK = "ok"
+MATRIX = {
+    "read": {
+        "owner": (OK, OK),
+        "collaborator": (OK, OK),
+        "viewer": (OK, OK),
+        "outsider": (404, OK),
+        "anonymous": (401, 401),
+    },
+    "edit": {
+        "owner": (OK, OK),
+        "collaborator": (OK, OK),
+        "viewer": (403, 403),
+        "outsider": (404, 403),
+        "anonymous": (401, 401),
+    },
+    "manage": {
+        "owner": (OK, OK),
+        "collaborator": (403, 403),
+        "viewer": (403, 403),
+        "outsider": (404, 403),
+        "anonymous": (401, 401),
+    },
+}
+
+
+def count_rows(app, model, **where) -> int:
+    """Rows of `model` matching `where` (column=value), read straight from the database."""
+    from sqlalchemy import func, select
+
+    from collab.extensions import db
+
+    with app.app_context():
+        query = select(func.count()).select_from(model)
+        for column, value in where.items():
+            query = query.where(getattr(model, column) == value)
+        return db.session.scalar(query)

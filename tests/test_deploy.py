@@ -111,18 +111,22 @@ def honcho_start(name: str, tmp_path: Path) -> list[str]:
     ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def released(procfile_env, tmp_path_factory) -> subprocess.CompletedProcess:
-    """`honcho start release`, once: web and worker then run on the database it migrated."""
-    tmp_path = tmp_path_factory.mktemp("release-log")
+def run_release(env: dict[str, str], folder) -> subprocess.CompletedProcess:
+    """`honcho start release`, to its end."""
     return subprocess.run(
-        honcho_start("release", tmp_path),
+        honcho_start("release", folder),
         cwd=ROOT,
-        env=procfile_env,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+@pytest.fixture(scope="module")
+def released(procfile_env, tmp_path_factory) -> subprocess.CompletedProcess:
+    """The release, once: web and worker then run on the database it migrated."""
+    return run_release(procfile_env, tmp_path_factory.mktemp("release-log"))
 
 
 def schema_version(database_url: str) -> tuple[str | None, set[str]]:
@@ -148,14 +152,7 @@ def test_release_migrates_an_empty_database_to_head(released, procfile_env):
 
 
 def test_release_runs_again_on_every_deploy(released, procfile_env, tmp_path):
-    again = subprocess.run(
-        honcho_start("release", tmp_path),
-        cwd=ROOT,
-        env=procfile_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = run_release(procfile_env, tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
 
 

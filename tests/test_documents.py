@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pytest
 from pycrdt import Doc, Text
 from rq import SimpleWorker
-from sqlalchemy import func, select
 
 from collab.devstack import free_port
 from collab.documents import crdt, service, store, tasks
@@ -25,9 +24,12 @@ from collab.documents.service import (
 )
 from collab.tasks import queue, rq_connection
 from tests.helpers_projects import (
+    MATRIX,
+    OK,
     Team,
     assert_error,
     assert_validation_error,
+    count_rows,
     create_project,
     create_workspace,
     etag_of,
@@ -55,16 +57,6 @@ def create_document(client, account, project_id: str, workspace_id: str, name="D
     )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
-
-
-def count_rows(app, model, **where) -> int:
-    from collab.extensions import db
-
-    with app.app_context():
-        query = select(func.count()).select_from(model)
-        for column, value in where.items():
-            query = query.where(getattr(model, column) == value)
-        return db.session.scalar(query)
 
 
 def count_documents(app, **where) -> int:
@@ -590,23 +582,6 @@ ENDPOINTS = {
     "create document": Endpoint("edit", "POST", collection, check_create, {"name": "Second"}, 201),
     "rename document": Endpoint("edit", "PATCH", item, check_rename, {"name": "Renamed"}),
     "delete document": Endpoint("edit", "DELETE", item, check_delete),
-}
-OK = "ok"
-MATRIX = {  # (private project, public project), as for the rest of the API
-    "read": {
-        "owner": (OK, OK),
-        "collaborator": (OK, OK),
-        "viewer": (OK, OK),
-        "outsider": (404, OK),
-        "anonymous": (401, 401),
-    },
-    "edit": {
-        "owner": (OK, OK),
-        "collaborator": (OK, OK),
-        "viewer": (403, 403),
-        "outsider": (404, 403),
-        "anonymous": (401, 401),
-    },
 }
 CASES = [
     pytest.param(name, role, visibility, expected, id=f"{name}-{role}-{visibility}")

@@ -6,7 +6,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from tests.helpers_projects import (
     PROJECT_FIELDS,
@@ -17,6 +16,7 @@ from tests.helpers_projects import (
     assert_validation_error,
     collaborator_url,
     collaborators_url,
+    count_rows,
     create_project,
     create_workspace,
     etag_of,
@@ -25,16 +25,6 @@ from tests.helpers_projects import (
     random_id,
     workspace_url,
 )
-
-
-def count_rows(app, model, **where) -> int:
-    from collab.extensions import db
-
-    with app.app_context():
-        query = select(func.count()).select_from(model)
-        for column, value in where.items():
-            query = query.where(getattr(model, column) == value)
-        return db.session.scalar(query)
 
 
 def insert_projects(app, owner_id: str, count: int) -> list[str]:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.helpers_projects import (
+    MATRIX,
     MEMBER_FIELDS,
+    OK,
     PROJECT_FIELDS,
     WORKSPACE_FIELDS,
     Team,
@@ -303,32 +305,6 @@ ENDPOINTS = {
     ),
 }
 
-# The contract's matrix. "ok" stands for the endpoint's success status (200, or 201 for POSTs
-# that create); a pair is (private project, public project).
-OK = "ok"
-MATRIX = {
-    "read": {
-        "owner": (OK, OK),
-        "collaborator": (OK, OK),
-        "viewer": (OK, OK),
-        "outsider": (404, OK),
-        "anonymous": (401, 401),
-    },
-    "edit": {
-        "owner": (OK, OK),
-        "collaborator": (OK, OK),
-        "viewer": (403, 403),
-        "outsider": (404, 403),
-        "anonymous": (401, 401),
-    },
-    "manage": {
-        "owner": (OK, OK),
-        "collaborator": (403, 403),
-        "viewer": (403, 403),
-        "outsider": (404, 403),
-        "anonymous": (401, 401),
-    },
-}
 
 CASES = [
     pytest.param(

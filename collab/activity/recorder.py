@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from pymongo.errors import PyMongoError
 
 from collab.activity import store
+from collab.auth.identity import current_user_id
 from collab.extensions import redis_client
 from collab.models import utcnow
 
@@ -37,13 +38,15 @@ FLUSH_SECONDS = 1.0
 def record(
     action: str,
     project_id,
-    actor_id,
+    actor_id=None,
     *,
     workspace_id=None,
     target: tuple[str, object] | None = None,
     details: dict | None = None,
 ) -> None:
-    """Record that `actor_id` did `action` (e.g. "workspace.created") in a project."""
+    """Record that `actor_id` (by default the caller of this request) did `action`
+    (e.g. "workspace.created") in a project."""
+    actor_id = actor_id or current_user_id()
     target_type, target_id = target if target else ("project", project_id)
     event = {
         "_id": uuid.uuid4().hex,

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask.views import MethodView
 from marshmallow import Schema, fields
-from pymongo.errors import PyMongoError
 
 from collab.activity import store
-from collab.errors import ErrorSchema, error_response
+from collab.errors import ErrorSchema
 from collab.http import Blueprint
 from collab.models import Role
 from collab.permissions import auth_required, project_access, project_errors
 from collab.schemas import PaginationSchema
-
-log = logging.getLogger(__name__)
 
 blp = Blueprint(
     "activity",
@@ -35,14 +30,6 @@ class ActivitySchema(Schema):
     target_id = fields.String()
     details = fields.Dict()
     created_at = fields.DateTime()
-
-
-@blp.errorhandler(PyMongoError)
-def mongo_unavailable(error: PyMongoError):
-    log.warning("MongoDB error in the activity feed: %s", error)
-    return error_response(
-        503, "The activity feed is unavailable; try again later", {"Retry-After": "5"}
-    )
 
 
 @blp.route("")

@@ -3,14 +3,12 @@ ACTIVITY_RETENTION_DAYS (TTL on `created_at`), listed per project newest first."
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError
 
-from collab.extensions import mongo
+from collab.extensions import ensure_ttl_index, mongo
 
 COLLECTION = "activity"
 TTL_INDEX = "created_at_ttl"
@@ -18,21 +16,13 @@ DUPLICATE_KEY = 11000
 
 
 def collection() -> Collection:
-    activity = mongo.db[COLLECTION]
-    if not current_app.extensions.get("collab_activity_indexed"):
-        ensure_indexes(activity)
-        current_app.extensions["collab_activity_indexed"] = True
-    return activity
+    return mongo.collection(COLLECTION, ensure_indexes)
 
 
 def ensure_indexes(activity: Collection) -> None:
     activity.create_index([("project_id", ASCENDING), ("created_at", DESCENDING)])
-    seconds = int(timedelta(days=current_app.config["ACTIVITY_RETENTION_DAYS"]).total_seconds())
-    try:
-        activity.create_index("created_at", name=TTL_INDEX, expireAfterSeconds=seconds)
-    except OperationFailure:  # ACTIVITY_RETENTION_DAYS changed: adjust the existing index
-        index = {"name": TTL_INDEX, "expireAfterSeconds": seconds}
-        activity.database.command("collMod", activity.name, index=index)
+    days = current_app.config["ACTIVITY_RETENTION_DAYS"]
+    ensure_ttl_index(activity, "created_at", TTL_INDEX, days)
 
 
 def insert(events: list[dict]) -> None:

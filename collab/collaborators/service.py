@@ -78,7 +78,7 @@ def invite(access: ProjectAccess, email: str, role: str) -> dict:
 def record_member(action: str, access: ProjectAccess, user_id, role: str | None = None) -> None:
     details = {"role": role} if role else None
     target = ("user", user_id)
-    activity.record(action, access.project.id, current_user_id(), target=target, details=details)
+    activity.record(action, access.project.id, target=target, details=details)
 
 
 def change_role(access: ProjectAccess, user_id: uuid.UUID, role: str) -> dict:

@@ -26,7 +26,6 @@ from pycrdt import Doc
 from sqlalchemy import func, select
 
 from collab import activity
-from collab.auth.identity import current_user_id
 from collab.documents import crdt, store
 from collab.documents.schemas import DocumentSchema
 from collab.documents.tasks import enqueue_compaction
@@ -90,7 +89,6 @@ def record_document(action: str, document: Document, details: dict) -> None:
     activity.record(
         action,
         workspace.project_id,
-        current_user_id(),
         workspace_id=document.workspace_id,
         target=("document", document.id),
         details=details,

@@ -8,7 +8,6 @@ import redis
 from flask import request
 from flask.views import MethodView
 from flask_smorest import abort
-from pymongo.errors import PyMongoError
 
 from collab.errors import ErrorSchema, error_response
 from collab.http import Blueprint
@@ -29,12 +28,6 @@ blp = Blueprint("jobs", __name__, url_prefix="/api/v1", description="Code-execut
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 200
-
-
-@blp.errorhandler(PyMongoError)
-def mongo_unavailable(error: PyMongoError):
-    log.warning("MongoDB error in the jobs API: %s", error)
-    return error_response(503, "Job storage is unavailable; try again later", {"Retry-After": "5"})
 
 
 @blp.errorhandler(redis.RedisError)

@@ -65,7 +65,6 @@ def record_job(action: str, job: JobDocument) -> None:
         activity.record(
             action,
             job.project_id,
-            current_user_id(),
             workspace_id=job.workspace_id,
             target=("job", job.id),
             details=details,

@@ -11,14 +11,14 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
-from collab.extensions import mongo
+from collab.extensions import ensure_ttl_index, mongo
 from collab.jobs import live, slots
 
 COLLECTION = "jobs"
@@ -92,35 +92,21 @@ class JobDocument:
 
 
 def collection() -> Collection:
-    jobs = mongo.db[COLLECTION]
-    if not current_app.extensions.get("collab_jobs_indexed"):
-        ensure_indexes(jobs)
-        current_app.extensions["collab_jobs_indexed"] = True
-    return jobs
+    return mongo.collection(COLLECTION, ensure_indexes)
 
 
-def ensure_indexes(jobs: Collection | None = None) -> None:
+def ensure_indexes(jobs: Collection) -> None:
     """The list queries' indexes, the retention TTL and the idempotency key (idempotent)."""
-    jobs = jobs if jobs is not None else mongo.db[COLLECTION]
     jobs.create_index([("user_id", ASCENDING), ("created_at", DESCENDING)])
     jobs.create_index([("workspace_id", ASCENDING), ("created_at", DESCENDING)])
     jobs.create_index("status")
-    ensure_retention(jobs)
+    # On finished_at: unfinished jobs have none, so they are never removed.
+    ensure_ttl_index(jobs, "finished_at", TTL_INDEX, current_app.config["JOB_RETENTION_DAYS"])
     jobs.create_index(
         [("user_id", ASCENDING), ("idempotency_key", ASCENDING)],
         unique=True,
         partialFilterExpression={"idempotency_key": {"$exists": True}},
     )
-
-
-def ensure_retention(jobs: Collection) -> None:
-    """The TTL index on finished_at; unfinished jobs have none, so they are never removed."""
-    seconds = int(timedelta(days=current_app.config["JOB_RETENTION_DAYS"]).total_seconds())
-    try:
-        jobs.create_index("finished_at", name=TTL_INDEX, expireAfterSeconds=seconds)
-    except OperationFailure:  # JOB_RETENTION_DAYS changed: adjust the existing index
-        index = {"name": TTL_INDEX, "expireAfterSeconds": seconds}
-        jobs.database.command("collMod", jobs.name, index=index)
 
 
 def insert(job: JobDocument) -> JobDocument:

@@ -8,7 +8,6 @@ from flask_smorest import abort
 from sqlalchemy import bindparam, func, select
 
 from collab import activity, cache
-from collab.auth.identity import current_user_id
 from collab.etags import check_if_match, etag_of
 from collab.extensions import db
 from collab.models import Membership, Project, Role
@@ -115,9 +114,7 @@ def update_project(access: ProjectAccess, changes: dict) -> Project:
     forget_cached(project.id, member_ids(project.id))
     if closing:  # outsiders reading it over Socket.IO are cut off
         revocation.access_changed(project.id)
-    activity.record(
-        "project.updated", project.id, current_user_id(), details={"fields": sorted(changes)}
-    )
+    activity.record("project.updated", project.id, details={"fields": sorted(changes)})
     return project
 
 
@@ -130,7 +127,7 @@ def delete_project(access: ProjectAccess) -> None:
     db.session.commit()
     forget_cached(project_id, members)
     revocation.workspaces_closed(workspaces)
-    activity.record("project.deleted", project_id, current_user_id())
+    activity.record("project.deleted", project_id)
 
 
 def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Project:
@@ -159,7 +156,6 @@ def transfer_ownership(access: ProjectAccess, new_owner_id: uuid.UUID) -> Projec
     activity.record(
         "project.transferred",
         project.id,
-        current_user_id(),
         target=("user", new_owner_id),
         details={"previous_owner_id": str(previous_owner_id)},
     )

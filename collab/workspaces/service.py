@@ -8,7 +8,6 @@ from flask_smorest import abort
 from sqlalchemy import func, select
 
 from collab import activity
-from collab.auth.identity import current_user_id
 from collab.etags import check_if_match
 from collab.extensions import db
 from collab.models import Workspace
@@ -50,7 +49,6 @@ def record_workspace(action: str, workspace: Workspace, details: dict | None = N
     activity.record(
         action,
         workspace.project_id,
-        current_user_id(),
         workspace_id=workspace.id,
         target=("workspace", workspace.id),
         details=details,
