@@ -203,6 +203,15 @@ class Config:
         # Unset: GET /metrics is 404. Set: a scraper sends it as a bearer token.
         self.METRICS_TOKEN = env_str("METRICS_TOKEN")
 
+        # Documents: their size cap, and the child processes that apply clients' CRDT bytes
+        # (collab/documents/engine.py): how many per process, how long a call may take, the
+        # address space each may use, the replicas each keeps.
+        self.DOCUMENT_MAX_BYTES = env_int("DOCUMENT_MAX_BYTES", 8 * 1024 * 1024)
+        self.DOCUMENT_REPLICA_PROCESSES = env_int("DOCUMENT_REPLICA_PROCESSES", 2)
+        self.DOCUMENT_REPLICA_TIMEOUT_SECONDS = env_int("DOCUMENT_REPLICA_TIMEOUT_SECONDS", 10)
+        self.DOCUMENT_REPLICA_MEMORY_MB = env_int("DOCUMENT_REPLICA_MEMORY_MB", 2048)
+        self.DOCUMENT_REPLICA_CACHE_MB = env_int("DOCUMENT_REPLICA_CACHE_MB", 256)
+
         self.JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 30)
         self.ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 7)
         self.JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 10)

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
-from pycrdt import Doc, Text
 from sqlalchemy import select
 
 from collab import activity
 from collab.auth.passwords import passwords
 from collab.auth.schemas import PASSWORD
-from collab.documents import crdt, service
+from collab.documents import content
 from collab.extensions import db
 from collab.models import Document, Membership, Project, Role, User, Workspace
 from collab.projects.service import forget_cached
@@ -177,15 +176,7 @@ def ensure_document(workspace: Workspace, owner: User, report: Report) -> None:
             target=("document", document.id),
             details={"name": DOCUMENT},
         )
-    written = not service.text_of(document.id)
+    written = not content.text_of(document.id)
     if written:
-        service.append_update(document.id, welcome_update())
+        content.append_update(document.id, content.initial_update(WELCOME_TEXT))
     report.add(f'document "{DOCUMENT}" with its text', written)
-
-
-def welcome_update() -> bytes:
-    """The welcome text as one Yjs V1 update, as a client editing the document would send it."""
-    doc = Doc()
-    text = doc.get(crdt.ROOT, type=Text)
-    text += WELCOME_TEXT
-    return doc.get_update()

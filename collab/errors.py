@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
+from collab.documents.content import DocumentError
 from collab.extensions import db
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,13 @@ def handle_mongo_unavailable(error: PyMongoError) -> ResponseReturnValue:
     )
 
 
+def handle_document_error(error: DocumentError) -> ResponseReturnValue:
+    headers = {"Retry-After": "5"} if error.status == 503 else None
+    return error_response(error.status, str(error), headers)
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(DocumentError, handle_document_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(StaleDataError, handle_stale_data)
     app.register_error_handler(PyMongoError, handle_mongo_unavailable)

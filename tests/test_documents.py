@@ -15,8 +15,9 @@ from pycrdt import Doc, Text
 from rq import SimpleWorker
 
 from collab.devstack import free_port
-from collab.documents import crdt, service, store, tasks
-from collab.documents.service import (
+from collab.documents import content as content_api
+from collab.documents import store, tasks
+from collab.documents.content import (
     DocumentNotFound,
     InvalidStateVector,
     InvalidUpdate,
@@ -107,12 +108,12 @@ class Editor:
 
 def append(app, document_id: str, update: bytes) -> int:
     with app.app_context():
-        return service.append_update(document_id, update)
+        return content_api.append_update(document_id, update)
 
 
 def content(app, document_id: str) -> str:
     with app.app_context():
-        return service.text_of(document_id)
+        return content_api.text_of(document_id)
 
 
 def work(app) -> None:
@@ -446,7 +447,7 @@ def test_delete_removes_the_document_and_its_content(
     listed = client.get(urls.collection, headers=alice.headers).get_json()
     assert [d["id"] for d in listed] == [kept["id"]]
     with app.app_context(), pytest.raises(DocumentNotFound):
-        service.append_update(document["id"], Editor().append("late"))
+        content_api.append_update(document["id"], Editor().append("late"))
 
 
 # --- ETag / If-Match ------------------------------------------------------------------------------
@@ -668,11 +669,11 @@ def test_appends_are_numbered_and_make_up_the_content(app, document):
 
     assert seqs == [1, 2, 3, 4]
     with app.app_context():
-        assert service.last_seq(document["id"]) == 4
-        assert service.text_of(uuid.UUID(document["id"])) == "two 3" == str(editor)
-        loaded = service.load(document["id"])
+        assert content_api.last_seq(document["id"]) == 4
+        assert content_api.text_of(uuid.UUID(document["id"])) == "two 3" == str(editor)
+        loaded = content_api.read(document["id"])
         replica = Doc()
-        replica.apply_update(service.state_of(document["id"]))
+        replica.apply_update(content_api.state_of(document["id"]))
     assert loaded.seq == 4
     assert str(replica.get("content", type=Text)) == "two 3"
     assert count_updates(app, document["id"]) == 4
@@ -691,25 +692,25 @@ GARBAGE_UPDATES = [
 @pytest.mark.parametrize("update", GARBAGE_UPDATES)
 def test_garbage_updates_are_refused_and_store_nothing(app, document, update):
     with app.app_context(), pytest.raises(InvalidUpdate) as refused:
-        service.append_update(document["id"], update)
+        content_api.append_update(document["id"], update)
     assert (refused.value.code, refused.value.status) == ("bad_request", 400)
     assert count_updates(app, document["id"]) == 0
     with app.app_context():
-        assert service.last_seq(document["id"]) == 0
+        assert content_api.last_seq(document["id"]) == 0
 
 
 def test_a_truncated_update_is_refused(app, document):
     whole = Editor().append("a sentence long enough to cut")
     with app.app_context(), pytest.raises(InvalidUpdate):
-        service.append_update(document["id"], whole[: len(whole) // 2])
+        content_api.append_update(document["id"], whole[: len(whole) // 2])
     assert count_updates(app, document["id"]) == 0
 
 
 def test_an_update_over_the_cap_is_refused(app, document):
-    big = Editor().append("x" * service.MAX_UPDATE_BYTES)
-    assert len(big) > service.MAX_UPDATE_BYTES
+    big = Editor().append("x" * content_api.MAX_UPDATE_BYTES)
+    assert len(big) > content_api.MAX_UPDATE_BYTES
     with app.app_context(), pytest.raises(UpdateTooLarge) as refused:
-        service.append_update(document["id"], big)
+        content_api.append_update(document["id"], big)
     assert refused.value.status == 413
     assert count_updates(app, document["id"]) == 0
 
@@ -717,12 +718,12 @@ def test_an_update_over_the_cap_is_refused(app, document):
 @pytest.mark.parametrize("document_id", [str(uuid.uuid4()), "not-a-uuid", uuid.uuid4()])
 def test_unknown_documents_are_not_found(app, document_id):
     calls = [
-        lambda: service.append_update(document_id, Editor().append("x")),
-        lambda: service.state_of(document_id),
-        lambda: service.missing_since(document_id, b"\x00"),
-        lambda: service.text_of(document_id),
-        lambda: service.last_seq(document_id),
-        lambda: service.location(document_id),
+        lambda: content_api.append_update(document_id, Editor().append("x")),
+        lambda: content_api.state_of(document_id),
+        lambda: content_api.missing_since(document_id, b"\x00"),
+        lambda: content_api.text_of(document_id),
+        lambda: content_api.last_seq(document_id),
+        lambda: content_api.location(document_id),
     ]
     with app.app_context():
         for call in calls:
@@ -733,7 +734,7 @@ def test_unknown_documents_are_not_found(app, document_id):
 
 def test_location(app, project, workspace, document):
     with app.app_context():
-        assert service.location(document["id"]) == (
+        assert content_api.location(document["id"]) == (
             uuid.UUID(project["id"]),
             uuid.UUID(workspace["id"]),
         )
@@ -780,9 +781,9 @@ def test_missing_since_gives_a_replica_exactly_what_it_lacks(app, document):
         late.receive(update)
 
     with app.app_context():
-        missing = service.missing_since(document["id"], late.doc.get_state())
-        full = service.state_of(document["id"])
-        nothing = service.missing_since(document["id"], author.doc.get_state())
+        missing = content_api.missing_since(document["id"], late.doc.get_state())
+        full = content_api.state_of(document["id"])
+        nothing = content_api.missing_since(document["id"], author.doc.get_state())
 
     late.receive(missing)
     assert str(late) == str(author) == content(app, document["id"])
@@ -799,7 +800,7 @@ def test_missing_since_an_empty_state_vector_is_everything(app, document):
     append(app, document["id"], author.append("all of it"))
     fresh = Editor()
     with app.app_context():
-        fresh.receive(service.missing_since(document["id"], fresh.doc.get_state()))
+        fresh.receive(content_api.missing_since(document["id"], fresh.doc.get_state()))
     assert str(fresh) == "all of it"
 
 
@@ -816,7 +817,7 @@ def test_missing_since_an_empty_state_vector_is_everything(app, document):
 def test_garbage_state_vectors_are_refused(app, document, state_vector):
     append(app, document["id"], Editor().append("text"))
     with app.app_context(), pytest.raises(InvalidStateVector) as refused:
-        service.missing_since(document["id"], state_vector)
+        content_api.missing_since(document["id"], state_vector)
     assert refused.value.code == "bad_request"
 
 
@@ -826,7 +827,7 @@ def test_garbage_state_vectors_are_refused(app, document, state_vector):
 @pytest.fixture()
 def compact_every(monkeypatch) -> Callable[[int], None]:
     def set_threshold(count: int) -> None:
-        monkeypatch.setattr(service, "COMPACT_EVERY", count)
+        monkeypatch.setattr(content_api, "COMPACT_EVERY", count)
 
     return set_threshold
 
@@ -862,7 +863,7 @@ def test_compaction_folds_the_log_into_the_snapshot(app, document, compact_every
     assert content(app, document["id"]) == str(author)
     with app.app_context():
         late = Editor()
-        late.receive(service.missing_since(document["id"], late.doc.get_state()))
+        late.receive(content_api.missing_since(document["id"], late.doc.get_state()))
     assert str(late) == str(author)
 
 
@@ -883,16 +884,16 @@ def test_updates_appended_during_compaction_survive(app, document, compact_every
     for n in range(5):
         append(app, document["id"], author.append(f"{n}"))
     during = author.append(" (typed while compacting)")
-    build = crdt.build
+    check = tasks.checked_snapshot
 
-    def build_while_someone_types(parts):
-        doc = build(parts)
-        assert service.append_update(document["id"], during) == 6  # the worker's app context
-        return doc
+    def check_while_someone_types(parts):
+        checked = check(parts)
+        assert content_api.append_update(document["id"], during) == 6  # the worker's app context
+        return checked
 
-    monkeypatch.setattr(tasks.crdt, "build", build_while_someone_types)
+    monkeypatch.setattr(tasks, "checked_snapshot", check_while_someone_types)
     work(app)
-    monkeypatch.setattr(tasks.crdt, "build", build)
+    monkeypatch.setattr(tasks, "checked_snapshot", check)
 
     after = stored(app, document["id"])
     assert (after.snapshot_seq, after.last_seq) == (5, 6)
@@ -908,7 +909,10 @@ def test_a_compaction_that_lost_a_race_changes_nothing(app, document):
         first = store.load(uuid.UUID(document["id"]))
         assert tasks.compact(uuid.UUID(document["id"])) == 4  # another worker got there first
         append(app, document["id"], author.append("4"))
-        snapshot = crdt.build(first.parts).get_update()
+        replica = Doc()
+        for part in first.parts:
+            replica.apply_update(part)
+        snapshot = replica.get_update()
         assert store.replace_log(uuid.UUID(document["id"]), first, snapshot) is False
     after = stored(app, document["id"])
     assert (after.snapshot_seq, after.last_seq) == (4, 5)
@@ -940,5 +944,5 @@ def test_a_redis_outage_does_not_fail_the_append(make_app, app, document, compac
     offline = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     update = Editor().append("stored anyway")
     with offline.app_context():
-        assert service.append_update(document["id"], update) == 1
+        assert content_api.append_update(document["id"], update) == 1
     assert content(app, document["id"]) == "stored anyway"

@@ -19,8 +19,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from pycrdt import Doc
 
-from collab.documents import service as documents
+from collab.documents import content as documents
 from tests.realtime_support import Replica, connected, content_of, create_document
 
 JS_DIR = Path(__file__).parent / "js"
@@ -152,7 +153,9 @@ def run_yjs(yjs, *args, **spec) -> dict:
 
 def server_state_vector(app, doc_id: str) -> dict[int, int]:
     with app.app_context():
-        return decode_state_vector(documents.load(doc_id).doc.get_state())
+        replica = Doc()
+        replica.apply_update(documents.state_of(doc_id))
+        return decode_state_vector(replica.get_state())
 
 
 def decode_state_vector(data: bytes) -> dict[int, int]:

@@ -1,5 +1,5 @@
 """The activity feed: every mutation of a project, stored in MongoDB, listed per project."""
 
-from collab.activity.recorder import record
+from collab.activity.recorder import SYSTEM, record
 
-__all__ = ["record"]
+__all__ = ["SYSTEM", "record"]

@@ -35,18 +35,23 @@ BATCH = 500
 FLUSH_SECONDS = 1.0
 
 
+CALLER = object()  # the default actor: the user of the current request
+SYSTEM = None  # no user: the server itself (e.g. a document repaired)
+
+
 def record(
     action: str,
     project_id,
-    actor_id=None,
+    actor_id=CALLER,
     *,
     workspace_id=None,
     target: tuple[str, object] | None = None,
     details: dict | None = None,
 ) -> None:
-    """Record that `actor_id` (by default the caller of this request) did `action`
-    (e.g. "workspace.created") in a project."""
-    actor_id = actor_id or current_user_id()
+    """Record that `actor_id` (by default the caller of this request; SYSTEM for the server)
+    did `action` (e.g. "workspace.created") in a project."""
+    if actor_id is CALLER:
+        actor_id = current_user_id()
     target_type, target_id = target if target else ("project", project_id)
     event = {
         "_id": uuid.uuid4().hex,

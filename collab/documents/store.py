@@ -10,13 +10,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, literal_column, select, text, union_all, update
+from sqlalchemy import case, delete, insert, literal_column, null, select, text, union_all, update
 
 from collab.extensions import autocommit_engine, db
-from collab.models import Document, DocumentUpdate, utcnow
+from collab.models import Document, DocumentUpdate, QuarantinedUpdate, utcnow
+from collab.models.base import new_id
 
 documents = Document.__table__
 updates = DocumentUpdate.__table__
+quarantine = QuarantinedUpdate.__table__
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,9 @@ class Appended:
 class Stored:
     snapshot_seq: int
     last_seq: int
-    parts: list[bytes]  # the snapshot (if any), then the updates after it, in seq order
+    parts: list[bytes]  # the snapshot (if included), then the updates after it, in seq order
+    seqs: list[int]  # each part's seq (the snapshot's is snapshot_seq)
+    from_snapshot: bool  # parts are the whole content, not only what came after a seq
 
 
 # PostgreSQL: the same two steps as one statement in autocommit. The row lock that orders the
@@ -76,31 +80,58 @@ def append(document_id: uuid.UUID, data: bytes) -> Appended | None:
     return Appended(seq=row.last_seq, since_snapshot=row.last_seq - row.snapshot_seq)
 
 
-def load(document_id: uuid.UUID) -> Stored | None:
-    """The snapshot and the updates logged after it; None if there is no such document."""
+def load(document_id: uuid.UUID, after: int = 0) -> Stored | None:
+    """What a replica holding the content up to seq `after` lacks (0: the whole content): the
+    updates logged after it, or the snapshot and the log when the snapshot moved past it.
+    None if there is no such document."""
     # One statement, so it cannot pair an old snapshot with a log a compaction already cut.
-    snapshot = select(documents.c.snapshot_seq.label("seq"), documents.c.snapshot.label("data"))
-    logged = select(updates.c.seq, updates.c.data).join(
+    snapshot_data = documents.c.snapshot
+    if after:
+        snapshot_data = case((documents.c.snapshot_seq > after, snapshot_data), else_=null())
+    snapshot = select(
+        documents.c.snapshot_seq.label("seq"),
+        snapshot_data.label("data"),
+        documents.c.last_seq.label("last"),
+    )
+    logged = select(updates.c.seq, updates.c.data, null().label("last")).join(
         documents, documents.c.id == updates.c.document_id
     )
     statement = union_all(
         snapshot.where(documents.c.id == document_id),
         logged.where(
-            updates.c.document_id == document_id, updates.c.seq > documents.c.snapshot_seq
+            updates.c.document_id == document_id,
+            updates.c.seq > documents.c.snapshot_seq,
+            updates.c.seq > after,
         ),
     ).order_by(literal_column("seq"))
     with autocommit_engine(db.engine).connect() as connection:
         rows = connection.execute(statement).all()
     if not rows:
         return None
-    parts = [row.data for row in rows if row.data is not None]
-    return Stored(snapshot_seq=rows[0].seq, last_seq=rows[-1].seq, parts=parts)
+    if rows[0].last < after:  # the replica is ahead of the database (restored from a backup?)
+        return load(document_id)
+    snapshot_seq = rows[0].seq
+    kept = [row for row in rows if row.data is not None]
+    return Stored(
+        snapshot_seq=snapshot_seq,
+        last_seq=rows[0].last,
+        parts=[row.data for row in kept],
+        seqs=[row.seq for row in kept],
+        from_snapshot=after == 0 or snapshot_seq > after,
+    )
 
 
-def replace_log(document_id: uuid.UUID, stored: Stored, snapshot: bytes) -> bool:
+def replace_log(
+    document_id: uuid.UUID,
+    stored: Stored,
+    snapshot: bytes,
+    quarantined: list[tuple[int, bytes]] = (),
+    reason: str = "",
+) -> bool:
     """Make `snapshot` (which covers `stored` in full) the document's snapshot and delete the
-    updates it covers, in one transaction. False, changing nothing, if the snapshot moved since
-    `stored` was read (another compaction) or the document is gone."""
+    updates it covers, setting aside the `quarantined` (seq, data) parts it left out, in one
+    transaction. False, changing nothing, if the snapshot moved since `stored` was read
+    (another compaction) or the document is gone."""
     with db.engine.begin() as connection:
         moved = connection.execute(
             update(documents)
@@ -117,4 +148,17 @@ def replace_log(document_id: uuid.UUID, stored: Stored, snapshot: bytes) -> bool
                 updates.c.document_id == document_id, updates.c.seq <= stored.last_seq
             )
         )
+        if quarantined:
+            rows = [
+                {
+                    "id": new_id(),
+                    "document_id": document_id,
+                    "seq": seq,
+                    "data": data,
+                    "reason": reason[:200],
+                    "created_at": utcnow(),
+                }
+                for seq, data in quarantined
+            ]
+            connection.execute(insert(quarantine), rows)
     return True

@@ -1,7 +1,7 @@
 """The relational models (SQLAlchemy 2, typed)."""
 
 from collab.models.base import Base, utcnow
-from collab.models.document import Document, DocumentUpdate
+from collab.models.document import Document, DocumentUpdate, QuarantinedUpdate
 from collab.models.flag import FeatureFlag
 from collab.models.project import Membership, Project, Role, Workspace
 from collab.models.user import AuthSession, User
@@ -14,6 +14,7 @@ __all__ = [
     "FeatureFlag",
     "Membership",
     "Project",
+    "QuarantinedUpdate",
     "Role",
     "User",
     "Workspace",

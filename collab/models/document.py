@@ -46,3 +46,21 @@ class DocumentUpdate(Base):
     seq: Mapped[int] = mapped_column(primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QuarantinedUpdate(Base):
+    """A stored update (or snapshot) that could not be applied when its document was rebuilt.
+
+    Set aside rather than deleted: the document loads without it, and an operator can still
+    look at what was sent (see collab/documents/tasks.py)."""
+
+    __tablename__ = "document_quarantine"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int]  # the update's seq; for a snapshot, the seq it covered
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from marshmallow import fields
 
 from collab import flags
-from collab.documents import service as documents
-from collab.documents.service import (
+from collab.documents import content as documents
+from collab.documents.content import (
     DocumentError,
     DocumentNotFound,
+    DocumentTooLarge,
+    DocumentUnavailable,
     InvalidStateVector,
     InvalidUpdate,
     UpdateTooLarge,
@@ -46,6 +48,8 @@ SYNC_LIMIT = RateLimit(rate=10, burst=20)
 ERROR_CODES = {
     DocumentNotFound: NOT_FOUND,
     UpdateTooLarge: TOO_LARGE,
+    DocumentTooLarge: TOO_LARGE,
+    DocumentUnavailable: UNAVAILABLE,
     InvalidUpdate: BAD_REQUEST,
     InvalidStateVector: BAD_REQUEST,
 }
@@ -84,8 +88,8 @@ def catch_up(workspace_id: uuid.UUID, state_vectors: dict) -> tuple[dict, dict]:
     for doc_id, state_vector in state_vectors.items():
         require_document_in(workspace_id, doc_id)
         with document_errors():
-            loaded = documents.load(doc_id)
-            docs[str(doc_id)] = loaded.missing_since(state_vector)
+            loaded = documents.read(doc_id, state_vector=state_vector)
+        docs[str(doc_id)] = loaded.missing
         seqs[str(doc_id)] = loaded.seq
     return docs, seqs
 

@@ -1,0 +1,297 @@
+"""Document content: stored in SQL (store.py), applied in replica processes (engine.py).
+
+The API of the real-time layer and the REST views. It needs an app context; the caller
+checks permissions first (`location` gives the project to check) and broadcasts an update
+only once `append_update` has returned, when it is committed:
+
+    append_update(document_id, update: bytes) -> int      the update's seq (1, 2, 3... per doc)
+    read(document_id, state_vector=None, text=False, state=False) -> Content
+    state_of / missing_since / text_of / last_seq / location    shorthands for one thing
+    initial_update(text) -> bytes                          the update that writes a first text
+
+Refusals raise a `DocumentError`, whose `code` and `status` say how to answer them. Ids may be
+UUIDs or their strings; a malformed one is a DocumentNotFound, like an unknown one.
+
+Nothing here applies a CRDT byte itself. A client's update is tried on the document's replica
+first (a child process) and stored only if the replica took it and can still encode and read
+the result; a crash or a hang in the child refuses that update and nothing else. A document
+whose stored content fails to load is rebuilt on the spot without the parts that fail (they
+are set aside in `document_quarantine`, see tasks.rebuild); its readers never crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import select
+
+from collab.documents import store
+from collab.documents.engine import Engine, ReplicaCrashed, Settings
+from collab.extensions import db
+from collab.models import Document, Workspace
+
+log = logging.getLogger(__name__)
+
+MAX_UPDATE_BYTES = 1024 * 1024  # one update; the transport's buffer is twice that
+COMPACT_EVERY = 500  # updates logged since the snapshot; a compaction is queued at each multiple
+
+
+class DocumentError(Exception):
+    """A refused content operation. `code` and `status` are those the REST API would answer."""
+
+    code = "bad_request"
+    status = 400
+
+
+class DocumentNotFound(DocumentError):
+    code = "not_found"
+    status = 404
+
+
+class InvalidUpdate(DocumentError):
+    pass
+
+
+class UpdateTooLarge(DocumentError):
+    code = "payload_too_large"
+    status = 413
+
+
+class DocumentTooLarge(DocumentError):
+    code = "too_large"
+    status = 413
+
+
+class InvalidStateVector(DocumentError):
+    pass
+
+
+class DocumentUnavailable(DocumentError):
+    """Its content cannot be served right now (being repaired, or the replicas keep failing)."""
+
+    code = "unavailable"
+    status = 503
+
+
+REFUSALS = {"invalid": InvalidUpdate, "too_large": DocumentTooLarge}
+
+
+@dataclass(frozen=True)
+class Content:
+    """What one read of a document gave."""
+
+    seq: int  # the last stored update included
+    size: int  # bytes of text
+    missing: bytes | None = None  # what the given state vector lacks, as one update
+    state: bytes | None = None  # the whole content, as one update
+    text: str | None = None
+
+
+# --- The replica processes of this process ---------------------------------------------------
+
+ENGINES: dict[Settings, Engine] = {}  # per process; apps with the same settings share one
+
+
+def engine() -> Engine:
+    config = current_app.config
+    settings = Settings(
+        processes=max(1, config["DOCUMENT_REPLICA_PROCESSES"]),
+        timeout_seconds=config["DOCUMENT_REPLICA_TIMEOUT_SECONDS"],
+        memory_mb=config["DOCUMENT_REPLICA_MEMORY_MB"],
+        cache_mb=config["DOCUMENT_REPLICA_CACHE_MB"],
+    )
+    if settings not in ENGINES:
+        ENGINES[settings] = Engine(settings)
+    return ENGINES[settings]
+
+
+class StoredContentFailed(Exception):
+    """The document's stored content did not load in its replica."""
+
+
+def on_replica(document_id: uuid.UUID, op: str, **fields) -> dict:
+    """Run `op` on the document's replica, first brought up to date from the database.
+    Raises DocumentNotFound, ReplicaCrashed or StoredContentFailed; other errors are in the
+    answer."""
+    child = engine().child_for(document_id)
+    key = str(document_id)
+    for _ in range(2):  # a second time if the replica turned out not to be where we thought
+        base = child.base(key)
+        stored = store.load(document_id, after=base)
+        if stored is None:
+            raise DocumentNotFound("Document not found")
+        request = {"op": op, "doc": key, "base": base, "fresh": stored.from_snapshot}
+        request |= {"last": stored.last_seq, "parts": stored.parts, **fields}
+        answer = child.call(request)
+        if answer.get("error") != "stale":
+            break
+    if answer.get("error") in ("corrupt", "internal", "stale"):
+        raise StoredContentFailed(f"{answer.get('error')}: {answer.get('message')}")
+    return answer
+
+
+def with_repair(document_id: uuid.UUID, attempt):
+    """`attempt()`, and once more after rebuilding the document if its stored content failed.
+    `attempt` handles crashes it can blame on its own input."""
+    try:
+        return attempt()
+    except (StoredContentFailed, ReplicaCrashed) as error:
+        log.error("document %s: %s", document_id, error)
+    repair(document_id)
+    try:
+        return attempt()
+    except (StoredContentFailed, ReplicaCrashed):
+        log.error("document %s still fails after its repair", document_id)
+        raise DocumentUnavailable("The document cannot be loaded right now") from None
+
+
+def repair(document_id: uuid.UUID) -> None:
+    from collab.documents import tasks  # tasks enqueue through this module's callers
+
+    log.error("document %s: its stored content failed to load; rebuilding it", document_id)
+    if not tasks.rebuild(document_id):
+        raise DocumentUnavailable("The document is being repaired; try again shortly")
+
+
+def healthy(document_id: uuid.UUID) -> bool:
+    """Whether the stored content loads (in a fresh replica), after a call crashed."""
+    try:
+        on_replica(document_id, "read")
+    except (StoredContentFailed, ReplicaCrashed):
+        return False
+    return True
+
+
+# --- Writing ---------------------------------------------------------------------------------
+
+
+def append_update(document_id: uuid.UUID | str, update: bytes) -> int:
+    """Store a client's update (Yjs V1 format) durably; its seq once committed."""
+    document_id = parse_id(document_id)
+    if not isinstance(update, bytes):
+        raise InvalidUpdate("An update must be binary")
+    if len(update) > MAX_UPDATE_BYTES:
+        raise UpdateTooLarge(f"An update may not exceed {MAX_UPDATE_BYTES} bytes")
+    answer = with_repair(document_id, lambda: try_update(document_id, update))
+    return store_update(document_id, update, held=answer["held"])
+
+
+def try_update(document_id: uuid.UUID, update: bytes) -> dict:
+    max_bytes = current_app.config["DOCUMENT_MAX_BYTES"]
+    try:
+        answer = on_replica(document_id, "apply", update=update, max_bytes=max_bytes)
+    except ReplicaCrashed:
+        if healthy(document_id):  # then it was the update that crashed it
+            raise InvalidUpdate("The update cannot be applied to this document") from None
+        raise
+    if "error" in answer:
+        raise REFUSALS.get(answer["error"], InvalidUpdate)(answer["message"])
+    return answer
+
+
+def store_update(document_id: uuid.UUID, update: bytes, held: list[int] | None) -> int:
+    child = engine().child_for(document_id)
+    try:
+        appended = store.append(document_id, update)
+    except BaseException:
+        child.drop(str(document_id))  # it holds an update that was not stored
+        raise
+    if appended is None:
+        child.drop(str(document_id))
+        raise DocumentNotFound("Document not found")
+    if held is not None:
+        child.confirm(str(document_id), held, appended.seq)
+    if appended.since_snapshot % COMPACT_EVERY == 0:
+        from collab.documents.tasks import enqueue_compaction
+
+        enqueue_compaction(document_id)
+    return appended.seq
+
+
+def initial_update(text: str) -> bytes:
+    """The update that writes `text` into an empty document (the server's own, trusted)."""
+    return engine().checker.call({"op": "make", "text": text})["update"]
+
+
+# --- Reading ---------------------------------------------------------------------------------
+
+
+def read(
+    document_id: uuid.UUID | str,
+    state_vector: bytes | None = None,
+    text: bool = False,
+    state: bool = False,
+) -> Content:
+    """The document's content as of now: what `state_vector` lacks, its whole state, its text."""
+    document_id = parse_id(document_id)
+    if state_vector is not None and not isinstance(state_vector, bytes):
+        raise InvalidStateVector("A state vector must be binary")
+    wanted = {"text": text, "state": state}
+    if state_vector is not None:
+        wanted["state_vector"] = state_vector
+    answer = with_repair(document_id, lambda: try_read(document_id, wanted))
+    return Content(
+        seq=answer["seq"],
+        size=answer["size"],
+        missing=answer.get("update"),
+        state=answer.get("state"),
+        text=answer["text"].decode("utf-8") if "text" in answer else None,
+    )
+
+
+def try_read(document_id: uuid.UUID, wanted: dict) -> dict:
+    try:
+        answer = on_replica(document_id, "read", **wanted)
+    except ReplicaCrashed:
+        if "state_vector" in wanted and healthy(document_id):
+            raise InvalidStateVector("Not a Yjs state vector") from None
+        raise
+    if answer.get("error") == "invalid":
+        raise InvalidStateVector(answer["message"])
+    return answer
+
+
+def state_of(document_id: uuid.UUID | str) -> bytes:
+    return read(document_id, state=True).state
+
+
+def missing_since(document_id: uuid.UUID | str, state_vector: bytes) -> bytes:
+    if not isinstance(state_vector, bytes):
+        raise InvalidStateVector("A state vector must be binary")
+    return read(document_id, state_vector=state_vector).missing
+
+
+def text_of(document_id: uuid.UUID | str) -> str:
+    return read(document_id, text=True).text
+
+
+def last_seq(document_id: uuid.UUID | str) -> int:
+    document_id = parse_id(document_id)
+    seq = db.session.scalar(select(Document.last_seq).where(Document.id == document_id))
+    if seq is None:
+        raise DocumentNotFound("Document not found")
+    return seq
+
+
+def location(document_id: uuid.UUID | str) -> tuple[uuid.UUID, uuid.UUID]:
+    """(project_id, workspace_id) of the document, for the caller's permission check."""
+    row = db.session.execute(
+        select(Workspace.project_id, Workspace.id)
+        .join(Document, Document.workspace_id == Workspace.id)
+        .where(Document.id == parse_id(document_id))
+    ).first()
+    if row is None:
+        raise DocumentNotFound("Document not found")
+    return row.project_id, row.id
+
+
+def parse_id(document_id: uuid.UUID | str) -> uuid.UUID:
+    if isinstance(document_id, uuid.UUID):
+        return document_id
+    try:
+        return uuid.UUID(str(document_id))
+    except ValueError:
+        raise DocumentNotFound("Document not found") from None

@@ -1,0 +1,222 @@
+"""The replica processes (replica.py) of a web or worker process, and how to talk to them.
+
+Each document is served by one child, chosen by its id, so its replica lives in one place
+per process and its calls are serialized. A call that the child does not answer, because it
+crashed or ran past its deadline, raises ReplicaCrashed; the child is killed and a new one is
+started at the next call. Waiting for an answer uses select() on non-blocking pipes: under
+gevent (the web) that yields to other greenlets, in the RQ worker it simply blocks.
+
+The parent mirrors which seq each child holds of each document (`held`), so that only the
+stored updates a replica lacks are read from the database and sent. Two notes ride on the
+next request instead of costing a round trip of their own: "the update you applied is now
+stored as seq N" (confirm) and "forget this document" (drop).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from collab.documents import ipc
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+HELD_ENTRIES = 10_000  # documents whose seq the parent remembers per child
+
+
+class ReplicaCrashed(Exception):
+    """The replica process died or hung during the call; nothing it held is left."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    processes: int = 2
+    timeout_seconds: float = 10.0
+    memory_mb: int = 2048
+    cache_mb: int = 256
+
+
+@dataclass
+class Child:
+    settings: Settings
+    name: str
+    process: subprocess.Popen | None = None
+    requests: int = -1  # our end of its stdin
+    answers: int = -1  # our end of its stdout
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    held: dict[str, list[int]] = field(default_factory=dict)  # doc -> [seq, epoch]
+    confirms: list[list] = field(default_factory=list)
+    drops: list[str] = field(default_factory=list)
+    crashes: int = 0
+
+    def call(self, request: dict, timeout: float | None = None) -> dict:
+        """Send one request, wait for its answer. The answer's `held` (the seq the child now
+        holds of the request's document, or None) updates the mirror."""
+        with self.lock:
+            self.start()
+            request = {**request, "confirm": self.confirms, "drop": self.drops}
+            self.confirms, self.drops = [], []
+            deadline = time.monotonic() + (timeout or self.settings.timeout_seconds)
+            try:
+                write_all(self.requests, ipc.encode(request), deadline)
+                answer = ipc.decode(read_frame(self.answers, deadline))
+            except (OSError, ipc.FrameError, TimeoutError) as error:
+                self.crashed(request.get("op"), error)
+                raise ReplicaCrashed(str(error)) from None
+            self.remember(request.get("doc"), answer.get("held"))
+            return answer
+
+    def base(self, doc: str) -> int:
+        """The seq this child holds of the document (0: none)."""
+        held = self.held.get(doc)
+        return held[0] if held else 0
+
+    def remember(self, doc: str | None, held: list[int] | None) -> None:
+        if doc is None:
+            return
+        if held is None:
+            self.held.pop(doc, None)
+            return
+        if len(self.held) >= HELD_ENTRIES:
+            self.held.clear()  # the children answer "stale" and get a fresh copy
+        self.held[doc] = held
+
+    def confirm(self, doc: str, held: list[int], after: int) -> None:
+        """The update applied by the replica `held` ([seq, epoch], as its answer said) is
+        stored as seq `after`. Tells the child only when it then holds every update up to
+        `after` (the update came right after `seq`, and the replica was not rebuilt since)."""
+        before, epoch = held
+        with self.lock:
+            if after == before + 1 and self.held.get(doc) == [before, epoch]:
+                self.held[doc] = [after, epoch]
+                self.confirms.append([doc, epoch, before, after])
+
+    def drop(self, doc: str) -> None:
+        with self.lock:
+            self.held.pop(doc, None)
+            self.drops.append(doc)
+
+    def start(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            return
+        self.close()
+        child_stdin, self.requests = os.pipe()
+        self.answers, child_stdout = os.pipe()
+        for fd in (self.requests, self.answers):
+            os.set_blocking(fd, False)
+        self.process = subprocess.Popen(
+            [sys.executable, "-E", "-s", "-m", "collab.documents.replica"],
+            stdin=child_stdin,
+            stdout=child_stdout,
+            cwd=ROOT,
+            env=child_environment(self.settings),
+            close_fds=True,
+        )
+        os.close(child_stdin)
+        os.close(child_stdout)
+
+    def crashed(self, op: str | None, error: Exception) -> None:
+        process = self.process
+        self.close()
+        self.crashes += 1
+        status = process.returncode if process is not None else None
+        log.error(
+            "document replica %s (pid %s) failed during %r: %s; exit status %s",
+            self.name,
+            process.pid if process is not None else None,
+            op,
+            error,
+            status,
+        )
+
+    def close(self) -> None:
+        """Kill the child (if any) and forget everything it held."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            self.process = None
+        for fd in (self.requests, self.answers):
+            if fd >= 0:
+                os.close(fd)
+        self.requests = self.answers = -1
+        self.held.clear()
+        self.confirms, self.drops = [], []
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """Nothing of ours (no secrets, no database URL): only what Python needs and the limits."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "random",
+        "DOCUMENT_REPLICA_MEMORY_MB": str(settings.memory_mb),
+        "DOCUMENT_REPLICA_CACHE_MB": str(settings.cache_mb),
+    }
+
+
+def write_all(fd: int, data: bytes, deadline: float) -> None:
+    view = memoryview(data)
+    while view:
+        wait(fd, deadline, writing=True)
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
+
+
+def read_exactly(fd: int, length: int, deadline: float) -> bytes:
+    chunks, left = [], length
+    while left:
+        wait(fd, deadline)
+        try:
+            chunk = os.read(fd, min(left, 1 << 20))
+        except BlockingIOError:
+            continue
+        if not chunk:
+            raise OSError(errno.EPIPE, "the replica process closed its output")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, deadline: float) -> bytes:
+    return read_exactly(fd, ipc.frame_length(read_exactly(fd, 4, deadline)), deadline)
+
+
+def wait(fd: int, deadline: float, writing: bool = False) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the replica process did not answer in time")
+    watched = ([], [fd], []) if writing else ([fd], [], [])
+    ready = select.select(*watched, remaining)
+    if not any(ready):
+        raise TimeoutError("the replica process did not answer in time")
+
+
+class Engine:
+    """The children of this process: one per document id's hash, and one for checks
+    (compaction and repair), which may crash it on purpose while looking for a bad part."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children = [Child(settings, f"#{i}") for i in range(settings.processes)]
+        self.checker = Child(settings, "checker")
+
+    def child_for(self, document_id: uuid.UUID) -> Child:
+        return self.children[document_id.int % len(self.children)]
+
+    def close(self) -> None:
+        for child in [*self.children, self.checker]:
+            with child.lock:
+                child.close()

@@ -1,0 +1,284 @@
+"""A document replica process: the only place pycrdt applies bytes that came from outside.
+
+    python -m collab.documents.replica      (started by collab/documents/engine.py)
+
+Yrs can panic, abort or segfault on crafted updates (see wire.py), and its native calls do not
+yield to gevent. So the web and worker processes never apply a client's update or state vector
+themselves: they send it here, to a child that holds replicas of recently used documents. If
+the child dies, only that call fails; its parent starts another.
+
+It reads requests from stdin and answers each on stdout (frames of ipc.py), one at a time:
+
+    apply  {doc, base, fresh, last, parts, update, max_bytes} -> {size}     a client's edit
+    read   {doc, base, fresh, last, parts, state_vector?, text?, state?}  -> {seq, ...}
+    check  {parts}                      -> {snapshot, size, bad}       compaction and repair
+    make   {text}                       -> {update}                    a document's first text
+    ping   {}                           -> {pid}
+
+Every answer about a document carries `held`: [seq, epoch] of the replica kept of it, or None.
+
+A replica is kept per document with the seq of the last stored update it includes (it may
+also include updates applied here and being stored right now: applying one twice is a no-op).
+`parts` bring it up to date: the stored updates after `base`, or when `fresh` the whole
+stored content (the snapshot, then the log). A replica already past `base` takes them too.
+Errors come back as {error, message}: `stale` (the replica is behind `base`: send it fresh),
+`invalid` (the client's bytes are refused), `too_large`, `corrupt` (a stored part failed to
+apply; `index` says which), `internal` (anything else; the replica was dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import os
+import resource
+import signal
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from pycrdt import Doc, Text
+
+from collab.documents import ipc, wire
+
+# Which pycrdt failures are the bytes' fault. Its panics are pyo3_runtime.PanicException, a
+# BaseException: `except Exception` alone would let them through.
+NOT_OURS = (KeyboardInterrupt, SystemExit)
+FULL_CHECK_BYTES = 256 * 1024  # documents this small also have their text read after an edit
+PR_SET_PDEATHSIG = 1
+
+
+class Refused(Exception):
+    def __init__(self, error: str, message: str, **details) -> None:
+        super().__init__(message)
+        self.answer = {"error": error, "message": message, **details}
+
+
+@dataclass
+class Replica:
+    doc: Doc
+    text: Text
+    seq: int
+    weight: int  # bytes applied to it: what it costs to keep, roughly
+    epoch: int  # which replica of the document this is (each rebuild makes a new one)
+
+
+EPOCHS = itertools.count(1)
+
+
+def new_replica() -> Replica:
+    doc = Doc()
+    text = doc.get(wire.ROOT, type=Text)
+    return Replica(doc=doc, text=text, seq=0, weight=0, epoch=next(EPOCHS))
+
+
+def apply_stored(replica: Replica, parts: list[bytes]) -> None:
+    """Stored updates were checked when they arrived; one failing now means the stored
+    document is damaged (Refused corrupt, with its index in `parts`)."""
+    for index, part in enumerate(parts):
+        try:
+            replica.doc.apply_update(part)
+        except BaseException as error:
+            if isinstance(error, NOT_OURS):
+                raise
+            raise Refused("corrupt", f"stored part {index} failed: {error}", index=index) from None
+        replica.weight += len(part)
+
+
+class Replicas:
+    """The documents this process holds, least recently used first."""
+
+    def __init__(self, max_weight: int) -> None:
+        self.max_weight = max_weight
+        self.entries: OrderedDict[str, Replica] = OrderedDict()
+
+    def up_to_date(self, request: dict) -> Replica:
+        doc_id = request["doc"]
+        if request.get("fresh"):
+            self.entries.pop(doc_id, None)
+            replica = new_replica()
+        else:
+            # Ahead of `base` is fine (another call brought it further; applying an update
+            # twice changes nothing); behind it, it would miss updates.
+            replica = self.entries.get(doc_id)
+            if replica is None or replica.seq < request["base"]:
+                raise Refused("stale", "this replica is behind the base seq")
+        try:
+            apply_stored(replica, request["parts"])
+        except BaseException:
+            self.entries.pop(doc_id, None)
+            raise
+        replica.seq = max(replica.seq, request["last"])
+        self.entries[doc_id] = replica
+        self.entries.move_to_end(doc_id)
+        self.evict()
+        return replica
+
+    def evict(self) -> None:
+        while len(self.entries) > 1 and self.weight() > self.max_weight:
+            self.entries.popitem(last=False)
+
+    def weight(self) -> int:
+        return sum(replica.weight for replica in self.entries.values())
+
+    def confirm(self, doc_id: str, epoch: int, before: int, after: int) -> None:
+        """The update that replica `epoch` applied at `before` is stored as `after` (the next
+        seq): it holds everything up to `after`. Not if it was rebuilt or moved since."""
+        replica = self.entries.get(doc_id)
+        if replica is not None and replica.epoch == epoch and replica.seq == before:
+            replica.seq = after
+
+    def drop(self, doc_id: str) -> None:
+        self.entries.pop(doc_id, None)
+
+
+def apply(replicas: Replicas, request: dict) -> dict:
+    replica = replicas.up_to_date(request)
+    update = request["update"]
+    try:
+        wire.check_update(update)
+    except wire.Malformed as error:
+        raise Refused("invalid", str(error)) from None
+    before = len(replica.text)
+    state_before = replica.doc.get_state()
+    try:
+        replica.doc.apply_update(update)
+        size = len(replica.text)
+        replica.doc.get_update(state_before)  # what this edit added still encodes
+        if size <= FULL_CHECK_BYTES:
+            str(replica.text)
+    except BaseException as error:
+        if isinstance(error, NOT_OURS):
+            raise
+        replicas.drop(request["doc"])  # possibly half applied: rebuilt from storage next time
+        raise Refused("invalid", "The update cannot be applied to this document") from None
+    if size > request["max_bytes"] and size > before:
+        replicas.drop(request["doc"])
+        raise Refused("too_large", f"The document would exceed {request['max_bytes']} bytes")
+    replica.weight += len(update)
+    return {"size": size}
+
+
+def read(replicas: Replicas, request: dict) -> dict:
+    state_vector = request.get("state_vector")
+    if state_vector is not None:
+        try:
+            wire.check_state_vector(state_vector)
+        except wire.Malformed as error:
+            raise Refused("invalid", f"Not a state vector: {error}") from None
+    replica = replicas.up_to_date(request)
+    answer = {"seq": replica.seq, "size": len(replica.text)}
+    if state_vector is not None:
+        try:
+            answer["update"] = replica.doc.get_update(state_vector)
+        except (ValueError, RuntimeError) as error:
+            raise Refused("invalid", f"Not a state vector: {error}") from None
+    if request.get("state"):
+        answer["state"] = replica.doc.get_update()
+    if request.get("text"):
+        answer["text"] = str(replica.text).encode("utf-8")
+    return answer
+
+
+def check(request: dict) -> dict:
+    """Build a document from stored parts, skipping those that fail; its snapshot, verified
+    to load again into the same text."""
+    parts, bad = request["parts"], []
+    while True:
+        replica = new_replica()
+        try:
+            apply_stored(replica, [part for i, part in enumerate(parts) if i not in bad])
+            break
+        except Refused as refused:  # index counts the parts kept: map it back
+            kept = [i for i in range(len(parts)) if i not in bad]
+            bad.append(kept[refused.answer["index"]])
+    snapshot = replica.doc.get_update()
+    reloaded = new_replica()
+    reloaded.doc.apply_update(snapshot)
+    if str(reloaded.text) != str(replica.text):
+        raise Refused("corrupt", "the snapshot does not load back into the same text")
+    return {"snapshot": snapshot, "size": len(replica.text), "bad": sorted(bad)}
+
+
+def make(request: dict) -> dict:
+    """The update that writes `text` into an empty document (our own text, not a client's)."""
+    replica = new_replica()
+    if request["text"]:
+        replica.text.insert(0, request["text"])
+    return {"update": replica.doc.get_update()}
+
+
+def handle(replicas: Replicas, request: dict) -> dict:
+    for doc_id, epoch, before, after in request.get("confirm", []):
+        replicas.confirm(doc_id, epoch, before, after)
+    for doc_id in request.get("drop", []):
+        replicas.drop(doc_id)
+    op = request.get("op")
+    if op == "apply":
+        return apply(replicas, request)
+    if op == "read":
+        return read(replicas, request)
+    if op == "check":
+        return check(request)
+    if op == "make":
+        return make(request)
+    if op == "ping":
+        return {"pid": os.getpid()}
+    raise Refused("bad_request", f"unknown op {op!r}")
+
+
+def answer_to(replicas: Replicas, request: dict) -> dict:
+    try:
+        return handle(replicas, request)
+    except Refused as refused:
+        return refused.answer
+    except BaseException as error:  # a panic we did not expect where it came
+        if isinstance(error, NOT_OURS):
+            raise
+        if "doc" in request:
+            replicas.drop(request["doc"])
+        return {"error": "internal", "message": f"{type(error).__name__}: {error}"[:500]}
+
+
+def serve(requests, answers, replicas: Replicas) -> None:
+    while True:
+        prefix = requests.read(4)
+        if len(prefix) < 4:
+            return  # the parent is gone
+        payload = requests.read(ipc.frame_length(prefix))
+        started = time.process_time()
+        request = ipc.decode(payload)
+        answer = answer_to(replicas, request)
+        if "doc" in request:
+            replica = replicas.entries.get(request["doc"])
+            answer["held"] = [replica.seq, replica.epoch] if replica is not None else None
+        answer["cpu_ms"] = (time.process_time() - started) * 1000
+        answers.write(ipc.encode(answer))
+        answers.flush()
+
+
+def limit_self() -> None:
+    """Die with the parent, and cap memory: a claim Yrs would try to allocate fails here."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
+    megabytes = int(os.environ.get("DOCUMENT_REPLICA_MEMORY_MB", "0"))
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main() -> None:
+    limit_self()
+    # The protocol owns the original stdout; anything printed goes to stderr instead.
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    requests = os.fdopen(0, "rb")
+    weight = int(os.environ.get("DOCUMENT_REPLICA_CACHE_MB", "256")) * 1024 * 1024
+    serve(requests, answers, Replicas(weight))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
