@@ -156,6 +156,26 @@ def repair(document_id: uuid.UUID) -> None:
         raise DocumentUnavailable("The document is being repaired; try again shortly")
 
 
+class InputCrashed(Exception):
+    """The replica crashed twice on this input while the document alone loads fine."""
+
+
+def blamed_on_input(document_id: uuid.UUID, call):
+    """`call()`, once more if the replica crashed: a death that had nothing to do with the
+    input (the OOM killer, an operator) must not refuse it. A second crash is the input's
+    fault if the document alone still loads (InputCrashed); otherwise ReplicaCrashed."""
+    try:
+        return call()
+    except ReplicaCrashed:
+        pass
+    try:
+        return call()
+    except ReplicaCrashed:
+        if healthy(document_id):
+            raise InputCrashed() from None
+        raise
+
+
 def healthy(document_id: uuid.UUID) -> bool:
     """Whether the stored content loads (in a fresh replica), after a call crashed."""
     try:
@@ -180,13 +200,11 @@ def append_update(document_id: uuid.UUID | str, update: bytes) -> int:
 
 
 def try_update(document_id: uuid.UUID, update: bytes) -> dict:
-    max_bytes = current_app.config["DOCUMENT_MAX_BYTES"]
+    fields = {"update": update, "max_bytes": current_app.config["DOCUMENT_MAX_BYTES"]}
     try:
-        answer = on_replica(document_id, "apply", update=update, max_bytes=max_bytes)
-    except ReplicaCrashed:
-        if healthy(document_id):  # then it was the update that crashed it
-            raise InvalidUpdate("The update cannot be applied to this document") from None
-        raise
+        answer = blamed_on_input(document_id, lambda: on_replica(document_id, "apply", **fields))
+    except InputCrashed:
+        raise InvalidUpdate("The update cannot be applied to this document") from None
     if "error" in answer:
         raise REFUSALS.get(answer["error"], InvalidUpdate)(answer["message"])
     return answer
@@ -243,12 +261,12 @@ def read(
 
 
 def try_read(document_id: uuid.UUID, wanted: dict) -> dict:
+    if "state_vector" not in wanted:
+        return on_replica(document_id, "read", **wanted)
     try:
-        answer = on_replica(document_id, "read", **wanted)
-    except ReplicaCrashed:
-        if "state_vector" in wanted and healthy(document_id):
-            raise InvalidStateVector("Not a Yjs state vector") from None
-        raise
+        answer = blamed_on_input(document_id, lambda: on_replica(document_id, "read", **wanted))
+    except InputCrashed:
+        raise InvalidStateVector("Not a Yjs state vector") from None
     if answer.get("error") == "invalid":
         raise InvalidStateVector(answer["message"])
     return answer

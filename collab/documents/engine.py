@@ -42,7 +42,7 @@ class ReplicaCrashed(Exception):
 class Settings:
     processes: int = 2
     timeout_seconds: float = 10.0
-    memory_mb: int = 2048
+    memory_mb: int = 1024
     cache_mb: int = 256
 
 
@@ -160,6 +160,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "random",
+        "RUST_BACKTRACE": "0",  # a panic's one line is enough; a flood of them stays readable
         "DOCUMENT_REPLICA_MEMORY_MB": str(settings.memory_mb),
         "DOCUMENT_REPLICA_CACHE_MB": str(settings.cache_mb),
     }

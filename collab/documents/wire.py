@@ -8,7 +8,7 @@ what it may claim, and refused with `Malformed` (a ValueError) unless all of it 
 
 - well formed: every varint, string and struct complete, nothing left over, valid UTF-8;
 - bounded: client ids below 2^53 (JavaScript's safe integers), clocks and lengths within
-  MAX_CLOCK, lengths non-zero (but for strings), a client's structs sent once, counts no
+  MAX_CLOCK, lengths non-zero (but for text items), a client's structs sent once, counts no
   larger than the bytes left could hold (checked before anything is built from them);
 - a text edit: our documents are text (`getText("content")`), so an item may hold a string,
   a deletion, a format attribute or an embed (what Y.Text writes), its parent is the root
@@ -182,11 +182,11 @@ def read_root_parent(reader: Reader) -> None:
 
 
 def read_content(reader: Reader, kind: int) -> tuple[int, int]:
+    # Not `positive`: Yrs itself writes empty strings, and deletions of them, where it split
+    # a text item (seen in its full states); clients send back what they were sent.
     if kind == DELETED:
-        return positive(reader.var_uint(MAX_CLOCK)), 0
+        return reader.var_uint(MAX_CLOCK), 0
     if kind == STRING:
-        # Not `positive`: Yrs itself writes empty strings where it split a text item (seen
-        # in its full states), and clients send back what they were sent.
         text = reader.string()
         return utf16_length(text), len(text.encode("utf-8"))
     if kind == EMBED:

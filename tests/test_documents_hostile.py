@@ -1,0 +1,239 @@
+"""Hostile CRDT bytes (issue 9, findings 1 and 2) against the content API, with the real replica
+processes, the real database and real pycrdt.
+
+The bytes below were found by fuzzing pycrdt 0.14.13 (Yrs 0.28) with structurally valid Yjs V1
+updates: each one passes the format checks of wire.py, so only the replica process stands
+between it and the process that handles it. `test_the_crashers_still_crash_pycrdt` proves in a
+throwaway process that they really do crash it; if an upgrade fixes Yrs, that test says so and
+new crashers must be found (the fuzz test in test_realtime_fuzz.py keeps looking).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+from pycrdt import Doc, Text
+
+from collab.activity import recorder
+from collab.documents import content, store
+from collab.documents.content import DocumentTooLarge, InvalidStateVector, InvalidUpdate
+from collab.models import DocumentUpdate, QuarantinedUpdate
+from tests.helpers_projects import count_rows, create_project, create_workspace, workspace_url
+
+# Two clients' edits of "hello world", with a bold range and an embed: the stored content.
+BASE = bytes.fromhex(
+    "02050200c4010201030158c4020001030159c402010103015ac60102020004626f6c640474727565c602010202"
+    "04626f6c64046e756c6c060100010107636f6e74656e7402840101016c840102016c840103076f20776f726c64"
+    "c40103010403616263c502000201077b2261223a317d0101010002"
+)
+# Applies cleanly on BASE (it is accepted and stored) ...
+SEGFAULT_FIRST = bytes.fromhex(
+    "0203070e040107636f6e74656e7403616263040107636f6e74656e7400c50310ffffffffffffff0f01046e756c"
+    "6c0203010080804086050804626f6c64046e756c6c00"
+)
+# ... and this one, applied after both, makes Yrs dereference garbage: SIGSEGV.
+SEGFAULT_SECOND = bytes.fromhex(
+    "0104030084031004f09f9880450110046e756c6c85010d027b7d85ffffffffffffff0f00027b7d0109011201"
+)
+# Applies alone, but on BASE Yrs panics (BlockSet::exclude unwraps a None): a PanicException,
+# which derives from BaseException and gets through `except Exception`.
+PANICS_ON_BASE = bytes.fromhex("010101008408000000")
+# A state vector of 5 bytes claiming 2^28 clients: pycrdt allocated ~500 MB before refusing it.
+HUGE_STATE_VECTOR = b"\x80\x80\x80\x80\x01"
+
+CRASH_PROBE = """
+import sys
+from pycrdt import Doc
+doc = Doc()
+for part in sys.argv[1:]:
+    doc.apply_update(bytes.fromhex(part))
+"""
+
+
+def run_in_a_throwaway_process(*updates: bytes) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CRASH_PROBE), *(u.hex() for u in updates)],
+        capture_output=True,
+        env={**os.environ, "RUST_BACKTRACE": "0"},
+        timeout=60,
+    )
+
+
+def test_the_crashers_still_crash_pycrdt():
+    assert run_in_a_throwaway_process(BASE, SEGFAULT_FIRST).returncode == 0
+    assert run_in_a_throwaway_process(BASE, SEGFAULT_FIRST, SEGFAULT_SECOND).returncode == (
+        -signal.SIGSEGV
+    )
+    assert run_in_a_throwaway_process(PANICS_ON_BASE).returncode == 0
+    panicked = run_in_a_throwaway_process(BASE, PANICS_ON_BASE)
+    assert panicked.returncode == 1 and b"PanicException" in panicked.stderr
+
+
+@pytest.fixture()
+def document(client, alice) -> str:
+    project = create_project(client, alice, name="Hostile")
+    workspace = create_workspace(client, alice, project["id"], name="Main")
+    url = f"{workspace_url(project['id'], workspace['id'])}/documents"
+    response = client.post(url, json={"name": "target.py"}, headers=alice.headers)
+    assert response.status_code == 201
+    return response.get_json()["id"]
+
+
+def text_after(*updates: bytes) -> str:
+    doc = Doc()
+    for update in updates:
+        doc.apply_update(update)
+    return str(doc.get("content", type=Text))
+
+
+def crashes(app) -> int:
+    with app.app_context():
+        engine = content.engine()
+        return sum(child.crashes for child in [*engine.children, engine.checker])
+
+
+def legit_append(app, document_id: str, chars: str) -> bytes:
+    """A real client's edit: it syncs the document, then appends to it."""
+    with app.app_context():
+        state = content.state_of(document_id)
+    doc = Doc()
+    doc.apply_update(state)
+    text = doc.get("content", type=Text)
+    before = doc.get_state()
+    text += chars
+    return doc.get_update(before)
+
+
+def append(app, document_id: str, update: bytes) -> int:
+    with app.app_context():
+        return content.append_update(document_id, update)
+
+
+def read_text(app, document_id: str) -> str:
+    with app.app_context():
+        return content.text_of(document_id)
+
+
+def updates_of(app, document_id: str) -> int:
+    return count_rows(app, DocumentUpdate, document_id=uuid.UUID(document_id))
+
+
+def test_an_update_that_segfaults_yrs_is_refused_and_changes_nothing(app, document):
+    assert [append(app, document, BASE), append(app, document, SEGFAULT_FIRST)] == [1, 2]
+    before = crashes(app)
+
+    with app.app_context(), pytest.raises(InvalidUpdate) as refused:
+        content.append_update(document, SEGFAULT_SECOND)
+
+    assert refused.value.status == 400
+    assert crashes(app) >= before + 2  # tried twice, each in a replica process: not in ours
+    assert updates_of(app, document) == 2
+    assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST)
+    assert append(app, document, legit_append(app, document, "!")) == 3
+    assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST) + "!"
+
+
+def test_an_update_that_makes_yrs_panic_is_refused_and_changes_nothing(app, document):
+    append(app, document, BASE)
+    with app.app_context(), pytest.raises(InvalidUpdate):
+        content.append_update(document, PANICS_ON_BASE)
+    assert updates_of(app, document) == 1
+    assert read_text(app, document) == text_after(BASE)
+
+
+def test_a_state_vector_claiming_millions_of_clients_is_refused_before_any_allocation(
+    app, document
+):
+    append(app, document, BASE)
+    with app.app_context(), pytest.raises(InvalidStateVector):
+        content.missing_since(document, HUGE_STATE_VECTOR)
+    with app.app_context():
+        child = content.engine().child_for(uuid.UUID(document))
+        peak_kb = peak_memory_kb(child.process.pid)
+    assert peak_kb < 200 * 1024  # pycrdt alone peaked at ~530 MB on these 5 bytes
+
+
+def peak_memory_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1])
+
+
+def test_a_stored_update_that_crashes_every_read_is_set_aside(app, client, alice, document):
+    """What an older server let through: accepted, stored, then every read died with it."""
+    append(app, document, BASE)
+    append(app, document, SEGFAULT_FIRST)
+    with app.app_context():
+        store.append(uuid.UUID(document), SEGFAULT_SECOND)  # below the checks, as it was
+
+    assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST)
+
+    with app.app_context():
+        from collab.extensions import db
+
+        quarantined = db.session.query(QuarantinedUpdate).all()
+        assert [(row.seq, row.data) for row in quarantined] == [(3, SEGFAULT_SECOND)]
+        assert (
+            store.load(uuid.UUID(document)).snapshot_seq,
+            store.load(uuid.UUID(document)).last_seq,
+        ) == (3, 3)
+        recorder.flush()
+    assert updates_of(app, document) == 0  # folded into the verified snapshot
+    assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST)  # no second repair
+    assert count_rows(app, QuarantinedUpdate) == 1
+    assert append(app, document, legit_append(app, document, "?")) == 4
+
+
+def test_a_replica_killed_between_calls_is_replaced_without_refusing_anything(app, document):
+    append(app, document, BASE)
+    with app.app_context():
+        child = content.engine().child_for(uuid.UUID(document))
+        os.kill(child.process.pid, signal.SIGKILL)
+        time.sleep(0.1)
+    assert append(app, document, legit_append(app, document, "x")) == 2
+    assert read_text(app, document) == text_after(BASE) + "x"
+
+
+def test_a_hung_replica_is_killed_at_its_deadline_and_the_call_retried(make_app, app, document):
+    quick = make_app(DOCUMENT_REPLICA_TIMEOUT_SECONDS="1", DOCUMENT_REPLICA_PROCESSES="1")
+    append(quick, document, BASE)
+    with quick.app_context():
+        child = content.engine().child_for(uuid.UUID(document))
+        hung = child.process.pid
+        os.kill(hung, signal.SIGSTOP)
+    update = legit_append(app, document, "y")
+    assert append(quick, document, update) == 2
+    with quick.app_context():
+        assert content.engine().child_for(uuid.UUID(document)).process.pid != hung
+    assert not os.path.exists(f"/proc/{hung}/status") or zombie(hung)
+
+
+def zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as status:
+        return "zombie" in status.read()
+
+
+def test_the_document_size_cap_refuses_the_update_that_would_pass_it(make_app, document):
+    small = make_app(DOCUMENT_MAX_BYTES="1000")
+    author = Doc()
+    text = author.get("content", type=Text)
+    updates = []
+    author.observe(lambda event: updates.append(event.update))
+    text += "x" * 900
+    assert append(small, document, updates[-1]) == 1
+    text += "é" * 60  # 120 bytes of UTF-8: 1020 in all
+    with small.app_context(), pytest.raises(DocumentTooLarge) as refused:
+        content.append_update(document, updates[-1])
+    assert (refused.value.code, refused.value.status) == ("too_large", 413)
+    assert read_text(small, document) == "x" * 900
+    del text[900:]
+    del text[0:100]  # shrinking is always allowed
+    assert append(small, document, updates[-1]) == 2
+    assert read_text(small, document) == "x" * 800
