@@ -196,6 +196,10 @@ class Config:
         self.FEATURE_FLAG_CACHE_SECONDS = env_int("FEATURE_FLAG_CACHE_SECONDS", 5)
         self.SESSION_CACHE_SECONDS = env_int("SESSION_CACHE_SECONDS", 60)
         self.SOCKET_TOKEN_GRACE_SECONDS = env_int("SOCKET_TOKEN_GRACE_SECONDS", 60)
+        # Fair shares of the real-time layer (collab/realtime/quotas.py).
+        self.SOCKETS_PER_USER = env_int("SOCKETS_PER_USER", 20)
+        self.SOCKET_UPDATE_BYTES_PER_SECOND = env_int("SOCKET_UPDATE_BYTES_PER_SECOND", 256 * 1024)
+        self.SOCKET_CPU_MS_PER_SECOND = env_int("SOCKET_CPU_MS_PER_SECOND", 200)
         self.CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300)
         self.LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
         self.LOG_FORMAT = log_format(self.APP_ENV)

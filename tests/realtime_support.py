@@ -53,6 +53,12 @@ class WebInstance:
                 time.sleep(0.1)
         raise AssertionError("the web instance did not come up")
 
+    def worker_pids(self) -> set[int]:
+        """The pids of gunicorn's worker processes (the master forks them)."""
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return {int(child) for child in children.read().split()}
+
     def kill(self) -> None:
         """A crash: SIGKILL, no goodbye to anyone."""
         os.killpg(self.process.pid, signal.SIGKILL)

@@ -14,6 +14,7 @@ stored as seq N" (confirm) and "forget this document" (drop).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -23,6 +24,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +35,28 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 HELD_ENTRIES = 10_000  # documents whose seq the parent remembers per child
+# What a call that crashed its child costs whoever made it: the child's restart and the
+# reloading of every document it held take about this much of the machine.
+CRASH_COST_MS = 1000.0
+
+SPENT: ContextVar[list[float] | None] = ContextVar("replica_ms_spent", default=None)
+
+
+@contextlib.contextmanager
+def metered() -> Iterator[list[float]]:
+    """Add up the replica CPU time (ms) the calls made inside spend: `spent[0]`."""
+    spent = [0.0]
+    token = SPENT.set(spent)
+    try:
+        yield spent
+    finally:
+        SPENT.reset(token)
+
+
+def charge(milliseconds: float) -> None:
+    spent = SPENT.get()
+    if spent is not None:
+        spent[0] += milliseconds
 
 
 class ReplicaCrashed(Exception):
@@ -72,8 +97,11 @@ class Child:
                 answer = ipc.decode(read_frame(self.answers, deadline))
             except (OSError, ipc.FrameError, TimeoutError) as error:
                 self.crashed(request.get("op"), error)
+                charge(CRASH_COST_MS)
                 raise ReplicaCrashed(str(error)) from None
             self.remember(request.get("doc"), answer.get("held"))
+            spent = answer.get("cpu_ms")
+            charge(float(spent) if isinstance(spent, int | float) else 0.0)
             return answer
 
     def base(self, doc: str) -> int:

@@ -14,6 +14,7 @@ payload. After that:
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Iterable
@@ -27,6 +28,7 @@ from jwt import ExpiredSignatureError, PyJWTError
 
 from collab.auth.tokens import active_user_for, session_is_open
 from collab.extensions import redis_client, socketio
+from collab.realtime import quotas
 from collab.realtime.emitter import emitter
 from collab.realtime.protocol import TOKEN_EXPIRED, UNAUTHORIZED, Bucket, EventError, RateLimit
 
@@ -44,6 +46,8 @@ class Connection:
     expires_at: float  # the access token's exp (epoch seconds)
     workspaces: set[str] = field(default_factory=set)  # joined workspace ids
     buckets: dict[str, Bucket] = field(default_factory=dict)
+    # Replica milliseconds (quotas.py); starts full (the first refill caps it at the burst).
+    processing: Bucket = field(default_factory=lambda: Bucket(tokens=math.inf))
 
     @property
     def expired(self) -> bool:
@@ -80,6 +84,7 @@ def open_connection(sid: str, token: object) -> Connection:
     user = active_user_for(claims)
     if user is None:
         raise EventError(UNAUTHORIZED, "Token has been revoked")
+    quotas.claim_socket(user.id, sid)
     connection = Connection(
         sid=sid,
         user_id=user.id,
@@ -122,6 +127,7 @@ def close_connection(sid: str) -> Connection | None:
     connection = live.pop(sid, None)
     if connection is not None:
         forget_session(connection)
+        quotas.release_socket(connection.user_id, sid)
     return connection
 
 

@@ -29,6 +29,7 @@ from collab.documents.content import (
     UpdateTooLarge,
 )
 from collab.extensions import db, socketio
+from collab.realtime import quotas
 from collab.realtime.access import require_joined, room, workspace_access
 from collab.realtime.connections import Connection
 from collab.realtime.protocol import (
@@ -118,6 +119,7 @@ def update(connection: Connection, data: dict) -> dict:
     require_document_in(workspace_id, doc_id)
     if flags.is_enabled(flags.MAINTENANCE_MODE.name):  # like the REST API's writes
         raise EventError(UNAVAILABLE, "The service is in maintenance mode; try again later")
+    quotas.take_update_bytes(connection.user_id, len(data["update"]))
     # The checks' connection goes back to the pool before the append takes its own: a handler
     # holding one while waiting for another deadlocks the pool under load (bench/realtime).
     db.session.close()

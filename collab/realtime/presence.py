@@ -29,7 +29,7 @@ import redis
 from flask import current_app
 
 from collab.extensions import redis_client, socketio
-from collab.realtime import connections
+from collab.realtime import connections, quotas
 from collab.realtime.access import room
 from collab.realtime.connections import Connection
 from collab.realtime.emitter import emitter
@@ -194,6 +194,7 @@ def emit_diffs() -> None:
 
 def heartbeat() -> None:
     redis_client.zadd(INSTANCES_KEY, {INSTANCE_ID: time.time()})
+    quotas.renew_leases((c.user_id, c.sid) for c in list(connections.live.values()))
 
 
 def sweep_dead_instances() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from flask import request
 from marshmallow import Schema, ValidationError, fields
 
+from collab.documents.engine import metered
 from collab.extensions import AUTOCOMMIT, db, socketio
 
 log = logging.getLogger(__name__)
@@ -86,14 +88,29 @@ class Bucket:
     tokens: float
     updated: float = field(default_factory=time.monotonic)
 
-    def take(self, limit: RateLimit) -> bool:
+    def refill(self, limit: RateLimit) -> float:
+        """The tokens now (what accrued since the last call added, up to the burst)."""
         now = time.monotonic()
         self.tokens = min(limit.burst, self.tokens + (now - self.updated) * limit.rate)
         self.updated = now
-        if self.tokens < 1:
+        return self.tokens
+
+    def take(self, limit: RateLimit) -> bool:
+        """One event's token, if there is one."""
+        if self.refill(limit) < 1:
             return False
         self.tokens -= 1
         return True
+
+    def spend(self, amount: float, limit: RateLimit, allow_debt: bool = True) -> int:
+        """Take `amount`: 0 once taken, else the ms until it could be (nothing taken). With
+        `allow_debt` it is always taken, and the tokens may go below zero (a cost known only
+        after the work, such as processing time, is paid back before the next event)."""
+        tokens = self.refill(limit)
+        if tokens >= amount or allow_debt:
+            self.tokens -= amount
+            return 0
+        return math.ceil((amount - tokens) * 1000 / limit.rate)
 
 
 def on_event(
@@ -105,7 +122,7 @@ def on_event(
     """Register `handler(connection, data) -> dict | None` for the event `name`, with
     authentication (`allow_expired`: also with an expired token, for its renewal), payload
     validation, a per-connection rate limit and the ack protocol."""
-    from collab.realtime import connections  # the registry imports this module
+    from collab.realtime import connections, quotas  # they import this module
 
     def decorator(handler: Callable[..., dict | None]) -> Callable:
         @functools.wraps(handler)
@@ -117,7 +134,12 @@ def on_event(
                 connection = connections.current(allow_expired)
                 if limit is not None and not connection.allow(name, limit):
                     raise EventError(RATE_LIMITED, f"Too many {name} events; slow down")
-                return {"ok": True, **(handler(connection, load(schema, payload)) or {})}
+                quotas.budgets.require(connection)
+                with metered() as spent:
+                    try:
+                        return {"ok": True, **(handler(connection, load(schema, payload)) or {})}
+                    finally:
+                        quotas.budgets.charge(connection, spent[0])
             except EventError as error:
                 return error.ack()
             except Exception:
