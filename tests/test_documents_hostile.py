@@ -48,6 +48,30 @@ PANICS_ON_BASE = bytes.fromhex("010101008408000000")
 # A state vector of 5 bytes claiming 2^28 clients: pycrdt allocated ~500 MB before refusing it.
 HUGE_STATE_VECTOR = b"\x80\x80\x80\x80\x01"
 
+# Fuzzed updates (tests/yjs_fuzz.py, seed 5) on top of real_edits(5, 60): each applies, but
+# after the last one the document, encoded and loaded again, reads differently from the
+# replica that applied them one by one; every client that syncs would see another text.
+DIVERGING = [
+    bytes.fromhex(part)
+    for part in (
+        "02010703c4020dc6f8d9fb0903010004ffffffffffffff0f0541280202040107636f6e74656e740178c4ff"
+        "ffffffffffff0f02bab0938b0405036162630a0200",
+        "0202bab0938b04084417101e616161616161616161616161616161616161616161616161616161616161"
+        "45bab0938b04feffffff07013102071085bab0938b040203227322c42700ffffffffffffff0f0802c3a901"
+        "01010101",
+        "0104bab0938b040881bab0938b04020541010d64040107636f6e74656e7402c3a9812108050118011805",
+        "0103ffffffffffffff0f0b85bab0938b040003227322040107636f6e74656e74036162634501080322732201"
+        "010210021002",
+        "010107feffffff07852605013101020217010602",
+        "0102bab0938b040d44c6f8d9fb090202c3a9c62b03ffffffffffffff0f0004626f6c64047472756501c6f8"
+        "d9fb09021b0116808040",
+        "0103c6f8d9fb0908c402feffffff07020204f09f9880060107636f6e74656e7404626f6c64046e756c6c44"
+        "01feffffff071e6161616161616161616161616161616161616161616161616161616161610102020d6407"
+        "64",
+        "0102ffffffffffffff0f00040107636f6e74656e740100c4c6f8d9fb090701020361626300",
+    )
+]
+
 CRASH_PROBE = """
 import sys
 from pycrdt import Doc
@@ -164,6 +188,23 @@ def peak_memory_kb(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         line = next(line for line in status if line.startswith("VmHWM:"))
     return int(line.split()[1])
+
+
+def test_an_update_that_would_make_replicas_disagree_is_refused(app, document):
+    from tests.yjs_fuzz import real_edits
+
+    real, _ = real_edits(5, 60)
+    for update in [*real, *DIVERGING[:-1]]:
+        append(app, document, update)
+    text = read_text(app, document)
+    with app.app_context(), pytest.raises(InvalidUpdate) as refused:
+        content.append_update(document, DIVERGING[-1])
+    assert "disagree" in str(refused.value)
+    assert read_text(app, document) == text
+    with app.app_context():
+        fresh = Doc()
+        fresh.apply_update(content.state_of(document))
+    assert str(fresh.get("content", type=Text)) == text
 
 
 def test_a_stored_update_that_crashes_every_read_is_set_aside(app, client, alice, document):

@@ -87,13 +87,33 @@ def test_every_update_real_clients_write_is_accepted():
 
 
 def test_what_an_update_holds_is_counted():
-    shape = wire.check_update(update((7, 0, [string_item("héllo"), string_item("!")])))
-    assert shape == wire.UpdateShape(clients=1, structs=2, inserted_bytes=7, deletions=0)
+    shape = wire.check_update(update((7, 3, [string_item("héllo"), string_item("!")])))
+    assert (shape.clients, shape.structs, shape.inserted_bytes, shape.deletions) == (1, 2, 7, 0)
+    assert shape.sections == ((7, 3, 9),)
+
+
+def test_a_clients_edit_looks_like_one_and_fuzzed_claims_do_not():
+    author = Doc()
+    text = author.get("content", type=Text)
+    text += "hello"
+    known = wire.check_state_vector(author.get_state())
+    before = author.get_state()
+    text.insert(2, "XY")
+    edit = wire.check_update(author.get_update(before))
+    assert edit.looks_like_an_edit(known)
+    client = author.client_id
+    gap = wire.check_update(update((client, 9, [string_item()])))
+    assert not gap.looks_like_an_edit(known)
+    origin = bytes([wire.STRING | wire.HAS_ORIGIN]) + var_uint(client) + var_uint(50)
+    unknown_origin = wire.check_update(update((client, 7, [origin + var_string("z")])))
+    assert not unknown_origin.looks_like_an_edit(known)
+    resend = wire.check_update(author.get_update())
+    assert resend.looks_like_an_edit(wire.check_state_vector(author.get_state()))
 
 
 def test_an_empty_update_and_state_vector_are_fine():
     assert wire.check_update(b"\x00\x00").structs == 0
-    assert wire.check_state_vector(b"\x00") == 0
+    assert wire.check_state_vector(b"\x00") == {}
 
 
 def delete_set(client: int, *ranges: tuple[int, int]) -> bytes:

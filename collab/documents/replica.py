@@ -46,7 +46,10 @@ from collab.documents import ipc, wire
 # Which pycrdt failures are the bytes' fault. Its panics are pyo3_runtime.PanicException, a
 # BaseException: `except Exception` alone would let them through.
 NOT_OURS = (KeyboardInterrupt, SystemExit)
-FULL_CHECK_BYTES = 256 * 1024  # documents this small also have their text read after an edit
+# Up to this size, every edit is checked to read the same once encoded and loaded again
+# (~3 ms at 64 KiB of a much-edited text, ~13 ms at 256 KiB). Beyond it, only edits that do
+# not look like a client's (wire.UpdateShape.looks_like_an_edit) are; compaction checks all.
+FULL_CHECK_BYTES = 128 * 1024
 PR_SET_PDEATHSIG = 1
 
 
@@ -138,27 +141,41 @@ def apply(replicas: Replicas, request: dict) -> dict:
     replica = replicas.up_to_date(request)
     update = request["update"]
     try:
-        wire.check_update(update)
+        shape = wire.check_update(update)
     except wire.Malformed as error:
         raise Refused("invalid", str(error)) from None
     before = len(replica.text)
     state_before = replica.doc.get_state()
+    thorough = before <= FULL_CHECK_BYTES or not shape.looks_like_an_edit(
+        wire.check_state_vector(state_before)
+    )
     try:
         replica.doc.apply_update(update)
         size = len(replica.text)
         replica.doc.get_update(state_before)  # what this edit added still encodes
-        if size <= FULL_CHECK_BYTES:
-            str(replica.text)
+        converges = not thorough or reloads_the_same(replica)
     except BaseException as error:
         if isinstance(error, NOT_OURS):
             raise
         replicas.drop(request["doc"])  # possibly half applied: rebuilt from storage next time
         raise Refused("invalid", "The update cannot be applied to this document") from None
+    if not converges:
+        replicas.drop(request["doc"])
+        raise Refused("invalid", "The update would make copies of the document disagree")
     if size > request["max_bytes"] and size > before:
         replicas.drop(request["doc"])
         raise Refused("too_large", f"The document would exceed {request['max_bytes']} bytes")
     replica.weight += len(update)
     return {"size": size}
+
+
+def reloads_the_same(replica: Replica) -> bool:
+    """Whether the document, encoded and loaded into a fresh replica, reads the same: what
+    every client that syncs it gets. Updates whose origins contradict each other can be
+    integrated one way here and another way from the encoding (found by fuzzing)."""
+    fresh = new_replica()
+    fresh.doc.apply_update(replica.doc.get_update())
+    return str(fresh.text) == str(replica.text)
 
 
 def read(replicas: Replicas, request: dict) -> dict:

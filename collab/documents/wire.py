@@ -50,6 +50,21 @@ class UpdateShape:
     structs: int
     inserted_bytes: int  # UTF-8 bytes of inserted text, formats and embeds
     deletions: int  # ranges in its delete set
+    sections: tuple[tuple[int, int, int], ...] = ()  # (client, first clock, clock after)
+    references: tuple[tuple[int, int], ...] = ()  # the ids its items' origins point at
+
+    def looks_like_an_edit(self, state: dict[int, int]) -> bool:
+        """Whether this is what clients' edits look like to a replica whose state vector is
+        `state`: each client's structs start at or before what the replica has of it (no
+        gap), and every origin is an item the replica has or the update brings."""
+        if any(start > state.get(client, 0) for client, start, _ in self.sections):
+            return False
+        brought = {client: (start, end) for client, start, end in self.sections}
+        return all(
+            clock < state.get(client, 0)
+            or brought.get(client, (0, 0))[0] <= clock < brought.get(client, (0, 0))[1]
+            for client, clock in self.references
+        )
 
 
 class Reader:
@@ -110,46 +125,48 @@ class Reader:
             raise Malformed("Unexpected bytes after the end")
 
 
-def check_state_vector(data: bytes) -> int:
-    """Check a state vector (client -> clock pairs); the number of clients it names."""
+def check_state_vector(data: bytes) -> dict[int, int]:
+    """Check a state vector; what it says: client -> the clock it has up to."""
     reader = Reader(data)
-    clients = reader.count(min_bytes_each=2)
-    for _ in range(clients):
-        reader.var_uint(MAX_CLIENT)
-        reader.var_uint(MAX_CLOCK)
+    state = {}
+    for _ in range(reader.count(min_bytes_each=2)):
+        client = reader.var_uint(MAX_CLIENT)
+        state[client] = reader.var_uint(MAX_CLOCK)
     reader.finish()
-    return clients
+    return state
 
 
 def check_update(data: bytes) -> UpdateShape:
     """Check a V1 update from a client; what it holds, or Malformed."""
     reader = Reader(data)
     clients = reader.count(min_bytes_each=4)  # structs, client, clock, one info byte
-    seen: set[int] = set()
+    sections: list[tuple[int, int, int]] = []
+    references: list[tuple[int, int]] = []
     structs = inserted = 0
     for _ in range(clients):
         n_structs = reader.count(min_bytes_each=2)
         client = reader.var_uint(MAX_CLIENT)
         if n_structs == 0:
             raise Malformed("A client section holds no structs")
-        if client in seen:
+        if any(client == seen for seen, _, _ in sections):
             raise Malformed("A client's structs are sent twice")
-        seen.add(client)
-        clock = reader.var_uint(MAX_CLOCK)
+        start = clock = reader.var_uint(MAX_CLOCK)
         for _ in range(n_structs):
-            length, size = read_struct(reader)
+            length, size = read_struct(reader, references)
             clock += length
             if clock > MAX_CLOCK:
                 raise Malformed(f"A clock exceeds {MAX_CLOCK}")
             inserted += size
         structs += n_structs
+        sections.append((client, start, clock))
     deletions = read_delete_set(reader)
     reader.finish()
-    return UpdateShape(clients, structs, inserted, deletions)
+    return UpdateShape(clients, structs, inserted, deletions, tuple(sections), tuple(references))
 
 
-def read_struct(reader: Reader) -> tuple[int, int]:
-    """One struct: (its length in clock units, the bytes of content it inserts)."""
+def read_struct(reader: Reader, references: list[tuple[int, int]]) -> tuple[int, int]:
+    """One struct: (its length in clock units, the bytes of content it inserts). The ids its
+    origins point at are added to `references`."""
     info = reader.byte()
     kind = info & CONTENT_BITS
     if kind in (GC, SKIP):
@@ -161,17 +178,16 @@ def read_struct(reader: Reader) -> tuple[int, int]:
     if info & HAS_PARENT_SUB:
         raise Malformed("Text items have no map key")
     if info & HAS_ORIGIN:
-        read_id(reader)
+        references.append(read_id(reader))
     if info & HAS_RIGHT_ORIGIN:
-        read_id(reader)
+        references.append(read_id(reader))
     if not info & (HAS_ORIGIN | HAS_RIGHT_ORIGIN):
         read_root_parent(reader)
     return read_content(reader, kind)
 
 
-def read_id(reader: Reader) -> None:
-    reader.var_uint(MAX_CLIENT)
-    reader.var_uint(MAX_CLOCK)
+def read_id(reader: Reader) -> tuple[int, int]:
+    return reader.var_uint(MAX_CLIENT), reader.var_uint(MAX_CLOCK)
 
 
 def read_root_parent(reader: Reader) -> None:
