@@ -39,6 +39,7 @@ def create_app(config: Config | None = None) -> Flask:
 
 def init_extensions(app: Flask) -> None:
     from collab.auth.passwords import init_passwords
+    from collab.auth.sign_in_limits import init_sign_in_limits
     from collab.auth.tokens import register_jwt_handlers
     from collab.database import init_database
     from collab.extensions import (
@@ -61,6 +62,7 @@ def init_extensions(app: Flask) -> None:
     jwt.init_app(app)
     register_jwt_handlers(jwt)
     limiter.init_app(app)
+    init_sign_in_limits(app)
     cors.init_app(app, origins=app.config["CORS_ORIGINS"], expose_headers=EXPOSED_HEADERS)
     redis_client.init_app(app)
     mongo.init_app(app)

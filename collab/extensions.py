@@ -123,9 +123,10 @@ class CollabApi(Api):
         payload, status, headers = super().handle_http_exception(error)
         payload.setdefault("message", error.description)
         if isinstance(error, RateLimitExceeded):
-            # flask-limiter's description is the bare limit ("5 per 1 minute").
+            # flask-limiter's description is the limit's own message, else the bare limit.
+            lead = error.description if error.limit.error_message else "Too many requests"
             payload["message"] = (
-                f"Too many requests: the limit is {error.description}; "
+                f"{lead}: the limit is {error.limit.limit}; "
                 "retry after the number of seconds in Retry-After"
             )
         if isinstance(error, MethodNotAllowed) and error.valid_methods:

@@ -50,14 +50,6 @@ def json_body() -> object:
         return None
 
 
-def login_email_key() -> str:
-    body = json_body()
-    email = body.get("email") if isinstance(body, dict) else None
-    if not isinstance(email, str):
-        return f"ip:{client_ip()}"
-    return f"email:{email.strip().lower()[:254]}"
-
-
 def configured(name: str) -> Callable[[], str]:
     """A limit string read from the app's config at request time."""
     return lambda: current_app.config[name]
@@ -106,6 +98,10 @@ class CollabLimiter(Limiter):
             super().init_app(app)
         finally:
             self._binding = None
+
+    def counting_in_memory(self) -> bool:
+        """Whether limits fell back to this process's memory because their storage failed."""
+        return bool(self.enabled and self._storage_dead)
 
     def app_values(self) -> dict:
         if self._constructing:

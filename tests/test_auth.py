@@ -1,7 +1,8 @@
 """The auth API (/api/v1/auth) against the real app: SQLite, Redis, argon2, real JWTs.
 
-Logins over HTTP are rate limited (10/minute per IP, 5/minute per email; Redis is flushed
-between tests), so most tests get their users and sessions from `make_user` / `new_session`.
+Failed logins over HTTP are rate limited (10/minute per IP, 5/minute per email from one IP;
+Redis is flushed between tests), so most tests get their users and sessions from `make_user` /
+`new_session`.
 """
 
 from __future__ import annotations
@@ -358,6 +359,32 @@ def test_login_failures_are_indistinguishable(client, alice):
     assert wrong_password.headers.get("WWW-Authenticate") == unknown_email.headers.get(
         "WWW-Authenticate"
     )
+
+
+def test_an_unknown_email_costs_the_same_hash_check_as_a_wrong_password(app, make_app, monkeypatch):
+    """An unknown email is verified against a dummy hash of the same cost, so the time taken
+    does not tell which emails have accounts. (With the test suite's cheap hashing the times
+    would be noise: this app hashes with the production parameters.)"""
+    from collab.config import Config, TestConfig
+
+    for name in ("TIME_COST", "MEMORY_COST", "PARALLELISM"):
+        name = f"PASSWORD_HASH_{name}"
+        monkeypatch.setattr(TestConfig, name, getattr(Config, name))
+    client = make_app().test_client()
+    account = {"email": "slow@example.com", "username": "slow", "password": PASSWORD}
+    assert client.post(f"{AUTH}/register", json=account).status_code == 201
+
+    def fastest(email: str) -> float:
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert_401(login(client, email, "not the password"))
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    wrong_password, unknown_email = fastest("slow@example.com"), fastest("nobody@example.com")
+    assert wrong_password > 0.01  # a real argon2 check was made
+    assert 0.5 < unknown_email / wrong_password < 2, (unknown_email, wrong_password)
 
 
 def test_login_requires_email_and_password(client):

@@ -7,24 +7,24 @@ administrator's email and password; scripts may send an administrator's Bearer a
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import logging
-import math
-import time
 
-import redis
 import rq_dashboard
 from flask import Flask, current_app, request
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest import abort
 from jwt import PyJWTError
-from limits import RateLimitItem, parse
+from redis import RedisError
 from rq import Queue
 from werkzeug.exceptions import Unauthorized
 
-from collab.auth import service
+from collab.auth import service, sign_in_limits
 from collab.auth.tokens import active_user_for
-from collab.extensions import limiter
+from collab.extensions import limiter, redis_client
 from collab.models import User
 from collab.ratelimit import client_ip
 from collab.tasks import QUEUE_NAMES
@@ -33,11 +33,11 @@ logger = logging.getLogger(__name__)
 
 URL_PREFIX = "/admin/rq"
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="collab admin"'}
-# Failed Basic sign-ins are counted like failed logins (the login limits' values), in buckets
-# of their own.
-FAILED_BASIC_SCOPE = "admin-basic"
 # A GET of the dashboard that changes something (requeues every failed job of a queue).
 ACTION_GETS = {"rq_dashboard.requeue_all"}
+# How long Basic credentials proved right from an IP spare that IP's next requests the budgets.
+PROOF_KEY = "collab:admin-basic:proven:{}"
+PROOF_SECONDS = 60
 
 
 def init_dashboard(app: Flask) -> None:
@@ -81,54 +81,53 @@ def token_user(token: str) -> User | None:
 
 
 def password_user(email: str, password: str) -> User | None:
-    """The login route's check (argon2 in gevent's thread pool), refused outright once the
-    caller's IP or the email has spent its budget of failures."""
+    """The login route's check (argon2 in gevent's thread pool) under the login's failure
+    budgets, in buckets of their own: taken before the check, given back unless it fails."""
     email = email.strip().lower()
-    budgets = failure_budgets(email[:254])
-    refuse_when_spent(budgets)
+    proven = has_proof()
+    taken = [] if proven else take_budgets(email)
     try:
-        return service.authenticate(email, password)
+        user = service.authenticate(email, password)
     except Unauthorized:
-        count_failure(budgets)
-        return None
+        return None  # a failure keeps what it took
+    sign_in_limits.give_back(taken)
+    if not proven:
+        remember_proof()
+    return user
 
 
-def failure_budgets(email: str) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
-    config = current_app.config
-    prefix = config["RATELIMIT_KEY_PREFIX"]
-    return [
-        (parse(config["RATELIMIT_LOGIN_IP"]), (prefix, FAILED_BASIC_SCOPE, f"ip:{client_ip()}")),
-        (parse(config["RATELIMIT_LOGIN_EMAIL"]), (prefix, FAILED_BASIC_SCOPE, f"email:{email}")),
-    ]
-
-
-def refuse_when_spent(budgets: list[tuple[RateLimitItem, tuple[str, ...]]]) -> None:
-    if not limiter.enabled:
-        return
+def take_budgets(email: str) -> sign_in_limits.Taken:
+    # Without their Redis the check could be brute-forced (per-process counters are outrun by
+    # spreading guesses over processes), and the dashboard shows nothing then: closed, not open.
     try:
-        spent = [(item, key) for item, key in budgets if not limiter.limiter.test(item, *key)]
-    except redis.RedisError:
-        # Without its counters the check could be brute-forced: closed, not open.
+        if not limiter.counting_in_memory():
+            return sign_in_limits.take(sign_in_limits.DASHBOARD_SCOPE, email)
+    except RedisError:
         logger.exception("Rate-limit storage unavailable for the RQ dashboard")
-        abort(503, message="Sign-in is unavailable for now; try again later")
-    if spent:
-        item, key = spent[0]
-        reset = limiter.limiter.get_window_stats(item, *key).reset_time
-        abort(
-            429,
-            message="Too many failed sign-ins; retry after the number of seconds in Retry-After",
-            headers={"Retry-After": str(max(1, math.ceil(reset - time.time())))},
-        )
+    abort(503, message="Sign-in is unavailable for now; try again later")
 
 
-def count_failure(budgets: list[tuple[RateLimitItem, tuple[str, ...]]]) -> None:
-    if not limiter.enabled:
-        return
+def proof_key() -> str:
+    """An HMAC of this IP and Authorization header: the password is never stored."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    message = f"{client_ip()}\n{request.headers.get('Authorization', '')}".encode()
+    return PROOF_KEY.format(hmac.new(secret, message, hashlib.sha256).hexdigest())
+
+
+def has_proof() -> bool:
+    """Whether this IP proved these very credentials right a moment ago. Then the budgets are
+    not taken: every request of a page checks the password again, and a page's parallel
+    requests would otherwise take the whole budget at once (a guess can never have a proof)."""
     try:
-        for item, key in budgets:
-            limiter.limiter.hit(item, *key)
-    except redis.RedisError:
-        logger.exception("Could not count a failed sign-in to the RQ dashboard")
+        return bool(redis_client.exists(proof_key()))
+    except RedisError:
+        return False
+
+
+def remember_proof() -> None:
+    # Without Redis, the next requests take their share of the budgets and give it back.
+    with contextlib.suppress(RedisError):
+        redis_client.set(proof_key(), "1", ex=PROOF_SECONDS)
 
 
 def refuse_cross_site_actions() -> None:

@@ -7,7 +7,7 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import abort
 
-from collab.auth import service, tokens
+from collab.auth import service, sign_in_limits, tokens
 from collab.auth.identity import current_session_id, current_user, current_user_id
 from collab.auth.schemas import (
     ChangePasswordSchema,
@@ -25,7 +25,7 @@ from collab.extensions import db, limiter
 from collab.http import Blueprint
 from collab.models import AuthSession
 from collab.permissions import auth_required
-from collab.ratelimit import configured, ip_key, login_email_key
+from collab.ratelimit import configured, ip_key
 from collab.schemas import MessageSchema, message
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
@@ -45,10 +45,7 @@ class Register(MethodView):
 
 @blp.route("/login")
 class Login(MethodView):
-    decorators = [
-        limiter.limit(configured("RATELIMIT_LOGIN_IP"), key_func=ip_key),
-        limiter.limit(configured("RATELIMIT_LOGIN_EMAIL"), key_func=login_email_key),
-    ]
+    decorators = sign_in_limits.login_limits()
 
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenSchema)

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from collab import cache, flags
+from collab.auth import sign_in_limits
 from collab.auth.passwords import passwords
 from collab.auth.tokens import revoke_sessions
 from collab.extensions import db
@@ -57,10 +58,12 @@ def register(email: str, username: str, password: str, full_name: str | None) ->
 
 
 def authenticate(email: str, password: str) -> User:
-    """The user for these credentials; one message and the same cost for every failure."""
+    """The user for these credentials; one message, the same cost and the same count against
+    the sign-in limits for every failure."""
     user = db.session.scalar(select(User).where(User.email == email))
     ok = passwords().verify(user.password_hash if user else None, password)
     if user is None or not ok:
+        sign_in_limits.record_failure()
         abort(401, message=LOGIN_FAILED)
     if passwords().needs_rehash(user.password_hash):
         user.password_hash = passwords().hash(password)
