@@ -22,11 +22,15 @@ import pytest
 from collab.jobs import cgroups, languages, sandbox
 from collab.jobs.sandbox import Limits, Outcome, Result
 
-SANDBOX_USABLE = (
-    os.geteuid() == 0
-    and cgroups.backend() is not None
-    and os.access(sandbox.DEFAULT_BWRAP, os.X_OK)
-)
+
+def bubblewrap_found() -> bool:
+    try:
+        return bool(sandbox.find_bubblewrap())
+    except sandbox.SandboxUnavailable:
+        return False
+
+
+SANDBOX_USABLE = os.geteuid() == 0 and cgroups.backend() is not None and bubblewrap_found()
 # CI sets COLLAB_REQUIRE_SANDBOX=1: there a missing sandbox is a failure, never a skip.
 pytestmark = pytest.mark.skipif(
     not SANDBOX_USABLE and not os.environ.get("COLLAB_REQUIRE_SANDBOX"),
