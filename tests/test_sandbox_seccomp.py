@@ -21,7 +21,7 @@ from textwrap import dedent
 
 import pytest
 
-from collab.jobs import sandbox
+from collab.jobs import sandbox, seccomp
 from collab.jobs.sandbox import Outcome
 from tests.test_sandbox import SANDBOX_USABLE, healthy_afterwards, run  # noqa: F401
 
@@ -340,3 +340,35 @@ SPAWNING = {
 def test_threads_and_child_processes_still_work(language):
     result = run(language, SPAWNING[language])
     assert (result.outcome, result.stdout) == (Outcome.SUCCESS, b"thread\nchild\n"), result
+
+
+# The other supported architecture, checked from here: its filter as libseccomp wrote it.
+
+SYSCALLS = {name for name in CALLS if not name.startswith(("clone_", "personality_"))}
+
+
+@pytest.mark.parametrize("machine", seccomp.SUPPORTED_MACHINES)
+def test_every_architectures_filter_refuses_the_same_calls(machine, tmp_path):
+    import pyseccomp
+
+    arch = {"x86_64": pyseccomp.Arch.X86_64, "aarch64": pyseccomp.Arch.AARCH64}[machine]
+    listing = tmp_path / "filter.pfc"
+    with open(listing, "w") as out:
+        seccomp.build(machine).export_pfc(out)
+    text = listing.read_text()
+    assert f"filter for arch {machine}" in text
+    assert "invalid architecture action\naction KILL_PROCESS" in text
+    for name in sorted(SYSCALLS):
+        number = pyseccomp.resolve_syscall(arch, name)
+        if number >= 0:  # a call the architecture has
+            assert f'filter for syscall "{name}" ({number})' in text, name
+    assert "action ERRNO(38);" in rules_of(text, "clone3")  # ENOSYS
+    for flag in seccomp.NAMESPACE_FLAGS.values():
+        assert f"& 0x{flag:08x} == {flag}" in rules_of(text, "clone")
+
+
+def rules_of(listing: str, name: str) -> str:
+    """The part of a PFC listing that filters one system call."""
+    start = listing.index(f'filter for syscall "{name}" (')
+    end = listing.find("filter for syscall", start + 1)
+    return listing[start : end if end > 0 else None]

@@ -79,12 +79,14 @@ def describe_sandbox() -> str:
     """Which bubblewrap, filter and cgroups jobs get; raises SandboxUnavailable."""
     found = sandbox.find_bubblewrap()
     program = sandbox.seccomp_program()
+    if cgroups.backend() is None:
+        raise SandboxUnavailable("no writable cgroup hierarchy to limit jobs (run as root)")
     version = subprocess.run(
         [found.path, "--version"], capture_output=True, text=True, timeout=10, check=False
     ).stdout.strip()
     return (
         f"{version or 'bubblewrap'} at {found.path} ({found.origin}), "
-        f"seccomp filter of {len(program) // 8} BPF instructions, cgroup {cgroups.backend()}"
+        f"seccomp filter of {len(program) // 8} BPF instructions, cgroups {cgroups.backend()}"
     )
 
 
@@ -92,7 +94,7 @@ def probe_language(language: languages.Language) -> str | None:
     """None if its hello program printed "ok" in the sandbox, else why not."""
     try:
         result = sandbox.run(language.name, language.hello, limits=PROBE_LIMITS)
-    except (SandboxUnavailable, ValueError) as exc:
+    except (SandboxUnavailable, ValueError, OSError) as exc:
         return str(exc)
     if result.outcome == Outcome.SUCCESS and result.stdout == b"ok\n":
         return None
