@@ -610,8 +610,8 @@ def _setpriv_argv() -> list[str]:
 
 @dataclass(frozen=True)
 class _BoxFiles:
-    """The descriptors bubblewrap gets under their own numbers, named in its argv; it reads
-    (or writes, status) and closes each: the job's command inherits none."""
+    """The descriptors bubblewrap gets under their own numbers, named in its argv (it reads
+    them, or writes the status): the job's command inherits none of them."""
 
     source: int  # the user's code
     status: int  # bubblewrap's JSON status, to tell its own failures from the job's
