@@ -14,9 +14,10 @@ from rq.job import Job
 
 from collab import create_app
 from collab.activity.recorder import start_flusher
+from collab.jobs import workers
 from collab.jobs.recovery import start_maintenance
 from collab.observability.logs import job_context
-from collab.tasks import QUEUE_NAMES, rq_connection
+from collab.tasks import JOBS_QUEUE, QUEUE_NAMES, rq_connection
 
 
 class CollabWorker(SimpleWorker):
@@ -27,10 +28,27 @@ class CollabWorker(SimpleWorker):
             super().execute_job(job, queue)
 
 
+def queues_to_serve(queue_names: list[str]) -> tuple[list[str], workers.Report | None]:
+    """The queues this worker takes jobs from, and its sandbox report if it serves the jobs
+    queue. A worker whose sandbox runs nothing leaves the jobs queue to the others: every job
+    it took would fail."""
+    names = queue_names or QUEUE_NAMES
+    if JOBS_QUEUE not in names:
+        return names, None
+    report = workers.probe()
+    workers.log_report(report)
+    if not report.can_run_jobs:
+        names = [name for name in names if name != JOBS_QUEUE]
+    return names, report
+
+
 def main(queue_names: list[str]) -> None:
     load_dotenv()  # a local .env, if any; real environment variables win
     app = create_app()
     with app.app_context():
+        names, report = queues_to_serve(queue_names)
+        if not names:
+            sys.exit(f"worker: nothing to do: the sandbox cannot run code ({report.sandbox})")
         # Fails jobs whose worker died and stores results parked during a MongoDB outage.
         start_maintenance(app)
         # Moves activity events to MongoDB, also those a web process left behind in Redis.
@@ -40,7 +58,9 @@ def main(queue_names: list[str]) -> None:
         # connections in every horse) cost ~30 ms per job: p50 85 -> 57 ms, 17 -> 28 jobs/s
         # (bench/jobs). RQ's job timeout (SIGALRM) and the warm SIGTERM shutdown work the same;
         # a SIGKILL takes the running job's sandbox down with the worker (die-with-parent).
-        worker = CollabWorker(queue_names or QUEUE_NAMES, connection=rq_connection())
+        worker = CollabWorker(names, connection=rq_connection())
+        if JOBS_QUEUE in names:
+            workers.Heartbeat(app, worker.name, report).start()
         worker.work(with_scheduler=True)
 
 

@@ -214,3 +214,24 @@ def team(client, make_user):
     from tests.helpers_projects import make_team
 
     return make_team(client, make_user, is_public=False)
+
+
+@pytest.fixture(scope="session")
+def worker_report():
+    """What a job worker's start-up probe finds on this machine (the real probe: bubblewrap,
+    the seccomp filter and every installed language run in the sandbox), probed once."""
+    from collab.jobs import workers
+
+    return workers.probe()
+
+
+@pytest.fixture()
+def live_worker(app, worker_report) -> str:
+    """A job worker that has started here: its report advertised in Redis as worker.py's
+    heartbeat does, so the API offers what it runs. The jobs themselves are run by the tests'
+    own RQ workers. Its name."""
+    from collab.jobs import workers
+
+    with app.app_context():
+        workers.advertise("tests-worker", worker_report)
+    return "tests-worker"

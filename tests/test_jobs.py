@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 import redis
 from rq import SimpleWorker
+from rq.job import Job, JobStatus
 
 from collab import flags
 from collab.devstack import free_port, redis_server
 from collab.extensions import mongo, redis_client
-from collab.jobs import live, recovery, slots, store
+from collab.jobs import live, recovery, sandbox, slots, store, workers
 from collab.jobs import tasks as job_tasks
 from collab.jobs.store import JobDocument, Status
 from collab.tasks import JOBS_QUEUE, rq_connection
@@ -49,6 +50,11 @@ def empty_jobs(app):
     yield
     with app.app_context():
         mongo.db[store.COLLECTION].delete_many({})
+
+
+@pytest.fixture(autouse=True)
+def advertised(live_worker):
+    """Submissions need a live worker that runs the language: one has started (conftest)."""
 
 
 def work(app) -> None:
@@ -217,6 +223,71 @@ def test_languages_lists_name_version_and_compiled(client, alice):
     assert {"python", "javascript", "bash", "c", "cpp"} <= set(languages)
     assert languages["python"]["compiled"] is False and languages["c"]["compiled"] is True
     assert languages["python"]["version"].startswith("Python 3")
+
+
+def listed_languages(client, account) -> list[str]:
+    response = client.get("/api/v1/languages", headers=account.headers)
+    assert response.status_code == 200, response.get_json()
+    return [item["name"] for item in response.get_json()]
+
+
+def test_with_no_live_worker_nothing_is_offered_and_submitting_is_503(
+    app, client, alice, live_worker
+):
+    with app.app_context():
+        workers.withdraw(live_worker)
+    assert listed_languages(client, alice) == []
+    refused = submit(client, alice)
+    assert_error(refused, 503)
+    assert "No worker can run code" in refused.get_json()["message"]
+    assert int(refused.headers["Retry-After"]) > 0
+    assert client.get(JOBS, headers=alice.headers).get_json() == []  # nothing stored or queued
+
+
+def test_only_the_languages_a_live_worker_ran_are_offered(
+    app, client, alice, live_worker, worker_report
+):
+    only_python = workers.Report(
+        sandbox=worker_report.sandbox,
+        languages=[lang for lang in worker_report.languages if lang.name == "python"],
+        failures={"c": "compilation_error: gcc broke"},
+    )
+    with app.app_context():
+        workers.withdraw(live_worker)
+        workers.advertise("python-only", only_python)
+    assert listed_languages(client, alice) == ["python"]
+    refused = submit(client, alice, language="c", code="int main(void) { return 0; }")
+    assert_error(refused, 422)
+    assert "available: python" in refused.get_json()["message"]
+    assert submit(client, alice).status_code == 202
+
+
+def test_a_dead_workers_advertisement_expires(
+    app, client, alice, live_worker, worker_report, monkeypatch
+):
+    monkeypatch.setattr(workers, "ADVERTISEMENT_TTL_SECONDS", 1)
+    with app.app_context():
+        workers.advertise(live_worker, worker_report)
+    assert "python" in listed_languages(client, alice)
+    time.sleep(1.5)  # the worker died: no heartbeat renewed it
+    assert listed_languages(client, alice) == []
+    with app.app_context():
+        assert live_worker not in redis_client.smembers(workers.WORKERS_KEY)
+
+
+def test_a_job_the_sandbox_cannot_run_is_failed_in_the_api_and_in_rq(
+    app, client, alice, monkeypatch
+):
+    job = submitted(client, alice)
+    monkeypatch.setenv(sandbox.BWRAP_ENV, "/nonexistent/bwrap")
+    work(app)
+    failed = job_of(client, alice, job["id"])
+    assert failed["status"] == "failed"
+    assert failed["message"].startswith("Sandbox unavailable: /nonexistent/bwrap not found")
+    with app.app_context():
+        rq_job = Job.fetch(job["id"], connection=rq_connection())
+        assert rq_job.get_status() == JobStatus.FAILED  # what rq-dashboard shows
+        assert job["id"] in job_tasks.jobs_queue().failed_job_registry.get_job_ids()
 
 
 def test_code_execution_flag_off_is_503(app, client, alice):
@@ -576,15 +647,74 @@ def test_a_result_mongodb_refused_is_stored_once_it_is_back(app, make_app):
         assert recovery.unstored(job.id) is None
 
 
-def start_worker(env: dict) -> subprocess.Popen:
+def start_worker(env: dict, log=subprocess.DEVNULL, *queues: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "worker.py", JOBS_QUEUE],
+        [sys.executable, "worker.py", *(queues or [JOBS_QUEUE])],
         cwd=REPO,
         env={**os.environ, **env},
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
+
+
+@contextlib.contextmanager
+def worker_logging_to(path: Path, env: dict, *queues: str):
+    """A `python worker.py` process writing its log to `path`, terminated afterwards."""
+    with open(path, "wb") as log:
+        worker = start_worker(env, log, *queues)
+        try:
+            yield worker
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+
+
+def log_line_with(path: Path, text: str, seconds: float = 30) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for line in path.read_text().splitlines():
+            if text in line:
+                return line
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in the log:\n{path.read_text()}")
+
+
+def test_a_worker_reports_its_sandbox_and_languages_at_start_up_and_advertises_them(
+    app, client, alice, base_env, live_worker, tmp_path
+):
+    with app.app_context():
+        workers.withdraw(live_worker)  # only the real worker below advertises
+    log = tmp_path / "worker.log"
+    with worker_logging_to(log, base_env):
+        runs = log_line_with(log, "languages this worker runs:")
+        for language in ("python (Python 3", "javascript (Node.js", "bash", "c (GCC", "cpp (G++"):
+            assert language in runs
+        found = log_line_with(log, "sandbox: bubblewrap")
+        assert "seccomp filter of" in found and sandbox.find_bubblewrap().origin in found
+        assert {"python", "javascript", "bash", "c", "cpp"} <= set(listed_languages(client, alice))
+        done = get_job(client, alice, submitted(client, alice)["id"], wait=20).get_json()
+        assert (done["status"], done["output"]) == ("completed", "1\n")
+
+
+def test_a_worker_without_a_sandbox_says_so_loudly_and_takes_no_code_job(
+    app, client, alice, base_env, live_worker, tmp_path
+):
+    with app.app_context():
+        workers.withdraw(live_worker)
+    log = tmp_path / "worker.log"
+    broken = {**base_env, sandbox.BWRAP_ENV: "/nonexistent/bwrap"}
+    with worker_logging_to(log, broken, JOBS_QUEUE, "collab-default") as worker:
+        log_line_with(log, "NO CODE CAN RUN ON THIS WORKER")
+        assert "ERROR collab.jobs.workers" in log_line_with(log, "collab.jobs.workers")
+        assert "Sandbox: unavailable: /nonexistent/bwrap not found" in log.read_text()
+        assert listed_languages(client, alice) == []
+        assert_error(submit(client, alice), 503)
+        with app.app_context():
+            wait_until(lambda: SimpleWorker.all(connection=rq_connection()), 20)
+            (registered,) = SimpleWorker.all(connection=rq_connection())
+        assert registered.queue_names() == ["collab-default"]  # it serves its other queue
+        assert worker.poll() is None
 
 
 def wait_until(predicate, seconds: float) -> None:

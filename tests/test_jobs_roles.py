@@ -3,8 +3,9 @@ workspace's jobs or one's own, and cancelling, called by the owner, a collaborat
 authenticated outsider and an anonymous client, on a private and on a public project.
 
 The job under test is submitted by the team's collaborator into the team's workspace; every
-account also has a private job (no workspace) of its own. Jobs stay pending: no worker runs, so
-unlike tests/test_jobs.py these tests need no sandbox, only the Python toolchain.
+account also has a private job (no workspace) of its own. Jobs stay pending: no worker runs them,
+so unlike tests/test_jobs.py these tests need no sandbox, only the Python toolchain (a worker's
+advertisement of the installed languages stands for one that started: `advertised`).
 
 A granted call is checked by its body and its effect; a refused one by the error body and by a
 snapshot of every job and of the queue, proving that nothing changed.
@@ -18,6 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from collab.jobs import languages, workers
 from collab.jobs import tasks as job_tasks
 from tests.helpers_projects import (
     ROLES,
@@ -35,6 +37,19 @@ from tests.test_jobs import (  # noqa: F401  (empty_jobs is autouse: no job outl
     submit,
     submitted,
 )
+
+
+@pytest.fixture(autouse=True)
+def advertised(app):
+    """Submissions need a live worker that runs the language. No job runs here, so instead of
+    a real worker's probe, the installed toolchains are advertised as its report would be."""
+    runnable = [
+        workers.RunnableLanguage(lang.name, lang.version, lang.compiled)
+        for lang in languages.available()
+    ]
+    with app.app_context():
+        workers.advertise("roles-worker", workers.Report("not probed", runnable))
+
 
 ANONYMOUS = SimpleNamespace(id=None, headers={})
 VISIBILITIES = ("private", "public")

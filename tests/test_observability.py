@@ -236,7 +236,9 @@ def test_job_durations_are_a_histogram_shared_by_every_worker(scraper, metrics_a
     not SANDBOX_USABLE and not os.environ.get("COLLAB_REQUIRE_SANDBOX"),
     reason="needs the sandbox (root, cgroups, bubblewrap)",
 )
-def test_a_job_run_by_a_worker_is_counted(scraper, metrics_app, alice, jobs_collection):
+def test_a_job_run_by_a_worker_is_counted(
+    scraper, metrics_app, alice, jobs_collection, live_worker
+):
     job = {"language": "python", "code": "print(1)"}
     response = scraper.post("/api/v1/jobs", json=job, headers=alice.headers)
     assert response.status_code == 202, response.get_json()

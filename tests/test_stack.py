@@ -213,6 +213,31 @@ def test_a_failed_login_leaves_no_traceback_in_the_log(stack):
     assert "Traceback" not in (stack["instance"] / "stack.log").read_text()
 
 
+def wait_for_the_workers_languages(stack, token: str, timeout: float = 60) -> list[str]:
+    """The worker advertises its languages once its start-up probe has run them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = [item["name"] for item in api(stack, "GET", "/languages", token).json()]
+        if names:
+            return names
+        time.sleep(0.2)
+    raise AssertionError("the worker advertised no language")
+
+
+def test_make_run_shows_what_the_worker_can_run(stack):
+    """The console of `make run` carries the worker's start-up report (honcho prefixes it)."""
+    from tests.test_sandbox import SANDBOX_USABLE
+
+    if not SANDBOX_USABLE and not os.environ.get("COLLAB_REQUIRE_SANDBOX"):
+        pytest.skip("needs root, writable cgroups and bubblewrap")
+    token = register_and_login(stack, "reporter")["access_token"]
+    assert "python" in wait_for_the_workers_languages(stack, token)
+    console = (stack["instance"] / "stack.log").read_text()
+    report = [line for line in console.splitlines() if " worker | " in line]  # "09:33:52 worker | "
+    assert any("sandbox: bubblewrap" in line and "seccomp filter" in line for line in report)
+    assert any("languages this worker runs: python (Python 3" in line for line in report)
+
+
 def test_a_job_runs_in_the_worker_and_its_events_reach_the_submitters_socket(stack):
     """The whole path: REST submission, the Procfile's RQ worker, the sandbox, MongoDB, and the
     worker's emits crossing Redis to a browser-like Socket.IO client on the web process."""
@@ -221,6 +246,7 @@ def test_a_job_runs_in_the_worker_and_its_events_reach_the_submitters_socket(sta
     if not SANDBOX_USABLE and not os.environ.get("COLLAB_REQUIRE_SANDBOX"):
         pytest.skip("needs root, writable cgroups and bubblewrap")
     token = register_and_login(stack, "runner")["access_token"]
+    wait_for_the_workers_languages(stack, token)
     events: list[tuple[str, dict]] = []
     client = socketio.Client(reconnection=False)
     client.on("job:status", lambda data: events.append(("job:status", data)))

@@ -25,6 +25,7 @@ class Language:
     source_file: str
     run: tuple[str, ...]
     compile: tuple[str, ...] | None = None
+    hello: str = ""  # a program that prints "ok": the worker's start-up probe
 
     @property
     def compiled(self) -> bool:
@@ -40,6 +41,7 @@ class _Spec:
     source_file: str
     run: tuple[str, ...]
     compile: tuple[str, ...] | None = None
+    hello: str = ""
 
 
 _SPECS = (
@@ -51,6 +53,7 @@ _SPECS = (
         "main.py",
         # -u: unbuffered, so output streams to the client as the program prints it.
         ("/usr/bin/python3", "-u", "main.py"),
+        hello='print("ok")',
     ),
     _Spec(
         "javascript",
@@ -59,6 +62,7 @@ _SPECS = (
         "Node.js {}".format,
         "main.js",
         ("/usr/bin/node", "main.js"),
+        hello='console.log("ok")',
     ),
     _Spec(
         "bash",
@@ -67,6 +71,7 @@ _SPECS = (
         "GNU Bash {}".format,
         "main.sh",
         ("/usr/bin/bash", "main.sh"),
+        hello="echo ok",
     ),
     _Spec(
         "c",
@@ -76,6 +81,7 @@ _SPECS = (
         "main.c",
         (BINARY,),
         ("/usr/bin/gcc", "-O2", "-pipe", "-std=gnu17", "-o", BINARY, "main.c", "-lm"),
+        hello='#include <stdio.h>\nint main(void) { puts("ok"); return 0; }\n',
     ),
     _Spec(
         "cpp",
@@ -85,6 +91,7 @@ _SPECS = (
         "main.cpp",
         (BINARY,),
         ("/usr/bin/g++", "-O2", "-pipe", "-std=gnu++17", "-o", BINARY, "main.cpp"),
+        hello='#include <iostream>\nint main() { std::cout << "ok" << std::endl; }\n',
     ),
 )
 
@@ -93,7 +100,8 @@ NAMES = tuple(spec.name for spec in _SPECS)
 
 
 def available() -> list[Language]:
-    """Languages whose toolchain is installed, with their versions (probed once per process)."""
+    """Languages whose toolchain is installed, with their versions (detected once per process).
+    Whether the sandbox runs them is for the worker's start-up probe (workers.py) to say."""
     return list(_detected())
 
 
@@ -117,7 +125,12 @@ def _detect(spec: _Spec) -> Language | None:
     if version is None:
         return None
     return Language(
-        spec.name, spec.version_format(version), spec.source_file, spec.run, spec.compile
+        spec.name,
+        spec.version_format(version),
+        spec.source_file,
+        spec.run,
+        spec.compile,
+        spec.hello,
     )
 
 

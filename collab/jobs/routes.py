@@ -69,7 +69,9 @@ class Jobs(MethodView):
     @blp.alt_response(403, schema=ErrorSchema, description="A viewer of the workspace's project")
     @blp.alt_response(404, schema=ErrorSchema, description="No such workspace, or invisible")
     @blp.alt_response(429, schema=ErrorSchema, description="Too many unfinished jobs")
-    @blp.alt_response(503, schema=ErrorSchema, description="Switched off, queue full or down")
+    @blp.alt_response(
+        503, schema=ErrorSchema, description="Switched off, no worker can run code, queue full"
+    )
     def post(self, data):
         """Submit code to run in the sandbox (Idempotency-Key header honoured)"""
         job = service.submit(data, idempotency_key())
@@ -105,5 +107,5 @@ class Languages(MethodView):
     @auth_required(blp)
     @blp.response(200, LanguageSchema(many=True))
     def get(self):
-        """The languages jobs may use now (installed and switched on), with their versions"""
+        """The languages jobs may use now (run by a live worker, switched on), with versions"""
         return service.enabled_languages()

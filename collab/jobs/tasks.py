@@ -20,7 +20,7 @@ from pymongo.errors import PyMongoError
 from rq import Queue
 
 from collab.extensions import redis_client
-from collab.jobs import live, recovery, sandbox, store
+from collab.jobs import live, recovery, sandbox, store, workers
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
 from collab.jobs.store import JobDocument, Status
 from collab.observability.logs import with_job_id
@@ -89,7 +89,8 @@ def execute_job(job_id: str) -> None:
     except SandboxUnavailable as error:
         log.error("job %s: %s", job_id, error)
         finish(job_id, store.fail(job_id, f"Sandbox unavailable: {error}"))
-        return
+        workers.sandbox_failed()
+        raise  # to RQ's failed registry too: rq-dashboard agrees with the API
     except Exception:
         log.exception("job %s failed inside the worker", job_id)
         finish(job_id, store.fail(job_id, "Internal error while running the job"))
