@@ -512,6 +512,45 @@ def test_output_chunks_are_stored_whole_characters_and_match_the_result(app, cli
     assert chunks["output_seq"] == done["output_seq"]  # 2 unless the reads were late
 
 
+# 64 KiB, one byte per write and flush, with a pause every 64 bytes so that it runs ~1-2 s;
+# "é" and "€" are cut between writes (and reads).
+BYTE_AT_A_TIME = """
+import sys, time
+out = sys.stdout.buffer
+data = (("x" * 58 + "é€\\n") * 1024).encode()
+for i in range(len(data)):
+    out.write(data[i:i + 1])
+    out.flush()
+    if i % 64 == 63:
+        time.sleep(0.001)
+"""
+
+
+def test_output_written_a_byte_at_a_time_is_coalesced_with_nothing_lost(
+    app, make_app, client, alice, redis_url
+):
+    """Issue 9: 64 KiB written one byte at a time made 5,088 job:output events. Coalesced:
+    at most ~20 per second of its run (and a few more), which joined are the output."""
+    with published_job_events(make_app, redis_url) as emitted:
+        job = submitted(client, alice, code=BYTE_AT_A_TIME)
+        work(app)
+    done = job_of(client, alice, job["id"])
+    assert done["outcome"] == "success" and done["stdout_truncated"] is False
+    expected = ("x" * 58 + "é€\n") * 1024
+    assert done["output"] == expected
+    chunks = [e["data"][0] for e in emitted if e["event"] == "job:output"]
+    assert [chunk["seq"] for chunk in chunks] == list(range(1, len(chunks) + 1))
+    assert "".join(chunk["chunk"] for chunk in chunks) == expected
+    assert done["output_seq"] == len(chunks)
+    assert len(chunks) <= 20 * done["execution_time"] + 5, (len(chunks), done["execution_time"])
+    with app.app_context():  # one stored chunk per event
+        assert live.output_so_far(job["id"]) == {
+            "output": expected,
+            "stderr": "",
+            "output_seq": len(chunks),
+        }
+
+
 def test_status_transitions_are_compare_and_set(app):
     with app.app_context():
         job = store.insert(

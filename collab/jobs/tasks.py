@@ -22,6 +22,7 @@ from rq.utils import now as rq_now
 
 from collab.extensions import redis_client
 from collab.jobs import fair, live, recovery, sandbox, store
+from collab.jobs.coalesce import Coalescer
 from collab.jobs.fair import jobs_queue
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
 from collab.jobs.store import JobDocument, Status
@@ -104,7 +105,6 @@ def run_job(job_id: str) -> None:
         log.exception("job %s failed inside the worker", job_id)
         finish(job_id, store.fail(job_id, "Internal error while running the job"))
         raise  # to RQ's failed registry
-    relay.close()
     finish(job_id, store_result(job, {**result_fields(result), "output_seq": relay.seq}))
 
 
@@ -166,6 +166,8 @@ def waiting_client() -> redis.Redis:
 
 
 def run_in_sandbox(job: JobDocument, relay: OutputRelay) -> Result:
+    """Run the job, watching for cancellation; the relay is closed once it returns or raises
+    (its `seq` is then final, and its thread gone)."""
     cancel = threading.Event()
     done = threading.Event()
     watcher = threading.Thread(
@@ -184,6 +186,7 @@ def run_in_sandbox(job: JobDocument, relay: OutputRelay) -> Result:
     finally:
         done.set()
         watcher.join()
+        relay.close()
 
 
 def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, app) -> None:
@@ -200,7 +203,8 @@ def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, ap
 
 
 class OutputRelay:
-    """The sandbox's on_output callback: numbers each chunk, stores it, then broadcasts it.
+    """The sandbox's on_output callback: decodes each stream, coalesces it (at most ~20 chunks
+    a second, collab/jobs/coalesce.py), then numbers each chunk, stores it and broadcasts it.
 
     Each stream is decoded incrementally, so a character split between two reads is never
     mangled: the chunks joined equal the output stored at the end."""
@@ -212,16 +216,19 @@ class OutputRelay:
             name: codecs.getincrementaldecoder("utf-8")(errors="replace")
             for name in ("stdout", "stderr")
         }
+        self.coalescer = Coalescer(self.relay, current_app._get_current_object())
 
     def __call__(self, stream: str, chunk: bytes, final: bool = False) -> None:
         text = self.decoders[stream].decode(chunk, final=final)
         if text:
-            self.relay(stream, text)
+            self.coalescer.add(stream, text)
 
     def close(self) -> None:
-        """Pass on what the decoders still hold (a character cut off at the end)."""
+        """Pass on what the decoders still hold (a character cut off at the end) and what is
+        waiting to be coalesced: `seq` is final once this returns."""
         for stream in self.decoders:
             self(stream, b"", final=True)
+        self.coalescer.close()
 
     def relay(self, stream: str, text: str) -> None:
         self.seq += 1
