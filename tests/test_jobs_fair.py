@@ -149,3 +149,23 @@ def test_a_sigkilled_worker_does_not_strand_the_users_waiting_jobs(
     finally:
         again.terminate()
         again.wait(timeout=30)
+
+
+def test_rq_dashboard_shows_the_jobs_waiting_their_turn_as_deferred(client, alice, make_user):
+    root = make_user("root", is_admin=True)
+    first, waiting = submitted(client, alice), submitted(client, alice)
+    dashboard = "/admin/rq/0/data"
+
+    def listed(registry: str) -> list[str]:
+        url = f"{dashboard}/jobs/collab-jobs/{registry}/10/asc/1.json"
+        response = client.get(url, headers=root.headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return [job["id"] for job in response.get_json()["jobs"]]
+
+    assert (listed("queued"), listed("deferred")) == ([first["id"]], [waiting["id"]])
+    detail = client.get(f"{dashboard}/job/{waiting['id']}.json", headers=root.headers)
+    assert detail.get_json()["status"] == "deferred"
+    client.post(f"{JOBS}/{waiting['id']}/cancel", headers=alice.headers)
+    assert listed("deferred") == []
+    detail = client.get(f"{dashboard}/job/{waiting['id']}.json", headers=root.headers)
+    assert detail.get_json()["status"] == "canceled"
