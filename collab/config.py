@@ -220,6 +220,8 @@ class Config:
         self.ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 7)
         self.JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 10)
         self.JOBS_MAX_QUEUED = env_int("JOBS_MAX_QUEUED", 1000)
+        # Jobs a user may have queued or running at once (0: as many as live workers).
+        self.JOBS_FAIR_SHARE = env_int("JOBS_FAIR_SHARE", 0)
         self.JOBS_MAX_BLOCKING_WAITS = env_int("JOBS_MAX_BLOCKING_WAITS", 50)
 
     # Fixed settings: part of the API contract, not deployment choices.

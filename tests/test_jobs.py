@@ -583,6 +583,45 @@ def test_output_chunks_are_stored_whole_characters_and_match_the_result(app, cli
     assert chunks["output_seq"] == done["output_seq"]  # 2 unless the reads were late
 
 
+# 64 KiB, one byte per write and flush, with a pause every 64 bytes so that it runs ~1-2 s;
+# "é" and "€" are cut between writes (and reads).
+BYTE_AT_A_TIME = """
+import sys, time
+out = sys.stdout.buffer
+data = (("x" * 58 + "é€\\n") * 1024).encode()
+for i in range(len(data)):
+    out.write(data[i:i + 1])
+    out.flush()
+    if i % 64 == 63:
+        time.sleep(0.001)
+"""
+
+
+def test_output_written_a_byte_at_a_time_is_coalesced_with_nothing_lost(
+    app, make_app, client, alice, redis_url
+):
+    """Issue 9: 64 KiB written one byte at a time made 5,088 job:output events. Coalesced:
+    at most ~20 per second of its run (and a few more), which joined are the output."""
+    with published_job_events(make_app, redis_url) as emitted:
+        job = submitted(client, alice, code=BYTE_AT_A_TIME)
+        work(app)
+    done = job_of(client, alice, job["id"])
+    assert done["outcome"] == "success" and done["stdout_truncated"] is False
+    expected = ("x" * 58 + "é€\n") * 1024
+    assert done["output"] == expected
+    chunks = [e["data"][0] for e in emitted if e["event"] == "job:output"]
+    assert [chunk["seq"] for chunk in chunks] == list(range(1, len(chunks) + 1))
+    assert "".join(chunk["chunk"] for chunk in chunks) == expected
+    assert done["output_seq"] == len(chunks)
+    assert len(chunks) <= 20 * done["execution_time"] + 5, (len(chunks), done["execution_time"])
+    with app.app_context():  # one stored chunk per event
+        assert live.output_so_far(job["id"]) == {
+            "output": expected,
+            "stderr": "",
+            "output_seq": len(chunks),
+        }
+
+
 def test_status_transitions_are_compare_and_set(app):
     with app.app_context():
         job = store.insert(
@@ -724,6 +763,23 @@ def wait_until(predicate, seconds: float) -> None:
         time.sleep(0.1)
 
 
+def kill_hard(worker: subprocess.Popen) -> None:
+    """SIGKILL the worker's process group, and any child that left it (RQ's forking Worker
+    puts its work horse in a session of its own), as a lost machine or container would."""
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    os.killpg(worker.pid, signal.SIGKILL)
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGKILL)
+    worker.wait()
+
+
+def wait_for_heartbeat_to_lapse(raw_redis, job_id: str) -> None:
+    """Then a worker started now reaps the job at once (its first maintenance pass)."""
+    heartbeat = recovery.HEARTBEAT_KEY.format(job_id)
+    wait_until(lambda: not raw_redis.exists(heartbeat), recovery.HEARTBEAT_TTL_SECONDS + 2)
+
+
 def test_sigkilled_worker_its_job_ends_failed_and_the_next_worker_is_healthy(
     client, alice, base_env, raw_redis
 ):
@@ -732,16 +788,8 @@ def test_sigkilled_worker_its_job_ends_failed_and_the_next_worker_is_healthy(
     try:
         wait_until(lambda: job_of(client, alice, job["id"])["status"] == "running", 20)
     finally:
-        # The worker's process group, and any child that left it (RQ's forking Worker puts its
-        # work horse in a session of its own), as a lost machine or container would.
-        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-        os.killpg(worker.pid, signal.SIGKILL)
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(child), signal.SIGKILL)
-        worker.wait()
-    heartbeat = recovery.HEARTBEAT_KEY.format(job["id"])
-    wait_until(lambda: not raw_redis.exists(heartbeat), recovery.HEARTBEAT_TTL_SECONDS + 2)
+        kill_hard(worker)
+    wait_for_heartbeat_to_lapse(raw_redis, job["id"])
     again = start_worker(base_env)
     try:
         wait_until(lambda: job_of(client, alice, job["id"])["status"] == "failed", 20)
@@ -754,25 +802,34 @@ def test_sigkilled_worker_its_job_ends_failed_and_the_next_worker_is_healthy(
         again.wait(timeout=30)
 
 
-def test_status_and_output_are_published_where_the_web_processes_listen(
-    app, make_app, client, alice, redis_url
-):
+@contextlib.contextmanager
+def published_job_events(make_app, redis_url):
+    """The job events emitted while the block runs, as the web processes receive them: the
+    list is filled when the block ends."""
     web = make_app()  # a web app on the suite's Redis: its Socket.IO manager's channel
     listening = web.extensions["socketio"].server.manager.channel
     subscriber = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
     subscriber.subscribe(listening)
+    events: list[dict] = []
     try:
-        job = submitted(client, alice, code="print('one', flush=True)")
-        work(app)
-        events = []
-        deadline = time.monotonic() + 2  # None also means "a subscribe confirmation, skipped"
-        while time.monotonic() < deadline:
+        yield events
+        quiet_until = time.monotonic() + 1  # None also means "a subscribe confirmation, skipped"
+        while time.monotonic() < quiet_until:
             message = subscriber.get_message(timeout=0.1)
             if message is not None:
                 events.append(json.loads(message["data"]))
+                quiet_until = time.monotonic() + 1
     finally:
         subscriber.close()
-    emitted = [e for e in events if e.get("method") == "emit" and e["event"].startswith("job:")]
+    events[:] = [e for e in events if e.get("method") == "emit" and e["event"].startswith("job:")]
+
+
+def test_status_and_output_are_published_where_the_web_processes_listen(
+    app, make_app, client, alice, redis_url
+):
+    with published_job_events(make_app, redis_url) as emitted:
+        job = submitted(client, alice, code="print('one', flush=True)")
+        work(app)
     assert all(f"user:{alice.id}" in e["room"] for e in emitted), emitted
     statuses = [e["data"][0]["status"] for e in emitted if e["event"] == "job:status"]
     assert statuses == ["running", "completed"]

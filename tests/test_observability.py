@@ -499,7 +499,7 @@ def test_a_worker_process_writes_job_ids_in_its_json_lines(
         )
     try:
         with app.app_context():
-            job_tasks.enqueue(job["_id"])
+            job_tasks.enqueue(JobDocument.from_mongo(job))
         skipped = wait_for_line(log_path, lambda line: "no longer pending" in line["message"])
         assert (skipped["job_id"], skipped["logger"]) == (job["_id"], "collab.jobs.tasks")
         wait_for_line(

@@ -4,6 +4,8 @@
   heartbeat (its worker was SIGKILLed; the sandbox died with it, bubblewrap's die-with-parent)
   is marked failed ("worker lost") by the maintenance loop of any worker.
 - A pending job whose RQ job is gone or failed before starting it is marked failed too.
+- Either gives its user's turn to their next job (collab/jobs/fair.py), and so does the same
+  loop for a job finished in MongoDB whose turn was never given back.
 - A result that could not be stored because MongoDB was down is kept in Redis and written to
   MongoDB by the same loop once it is back.
 """
@@ -21,7 +23,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from collab.extensions import redis_client
-from collab.jobs import live, store
+from collab.jobs import fair, live, store
 from collab.jobs.store import Status
 from collab.tasks import rq_connection
 
@@ -51,7 +53,7 @@ def reap_lost_jobs() -> list[str]:
     """Mark failed the running jobs that no worker has vouched for lately; their ids."""
     grace = store.utcnow() - timedelta(seconds=HEARTBEAT_TTL_SECONDS)
     running = store.collection().find(
-        {"status": Status.RUNNING.value, "started_at": {"$lt": grace}}, {"_id": 1}
+        {"status": Status.RUNNING.value, "started_at": {"$lt": grace}}, {"_id": 1, "user_id": 1}
     )
     lost = []
     for document in running:
@@ -60,6 +62,7 @@ def reap_lost_jobs() -> list[str]:
             continue
         if store.transition(job_id, (Status.RUNNING,), failure(WORKER_LOST)):
             log.warning("job %s: worker lost, marked failed", job_id)
+            fair.release(document["user_id"], job_id)
             lost.append(job_id)
     return lost
 
@@ -69,7 +72,7 @@ def reap_lost_submissions() -> list[str]:
     it could start them, e.g. MongoDB was down, or Redis lost its data); their ids."""
     grace = store.utcnow() - timedelta(seconds=QUEUE_GRACE_SECONDS)
     pending = store.collection().find(
-        {"status": Status.PENDING.value, "created_at": {"$lt": grace}}, {"_id": 1}
+        {"status": Status.PENDING.value, "created_at": {"$lt": grace}}, {"_id": 1, "user_id": 1}
     )
     connection = rq_connection()
     lost = []
@@ -82,6 +85,7 @@ def reap_lost_submissions() -> list[str]:
             pass
         if store.transition(job_id, (Status.PENDING,), failure(LOST_IN_QUEUE)):
             log.warning("job %s: no longer queued, marked failed", job_id)
+            fair.release(document["user_id"], job_id)
             lost.append(job_id)
     return lost
 
@@ -112,11 +116,13 @@ def store_unstored() -> list[str]:
 
 
 def maintain() -> None:
-    """One pass: store parked results, then reap lost jobs. Outages are only logged."""
+    """One pass: store parked results, reap lost jobs, give back lost turns. Outages are only
+    logged."""
     try:
         store_unstored()
         reap_lost_jobs()
         reap_lost_submissions()
+        fair.reconcile()
     except (PyMongoError, redis.RedisError) as error:
         log.warning("job maintenance skipped: %s", error)
 

@@ -164,7 +164,7 @@ def require_same_request(original: JobDocument, data: dict) -> None:
 def queue_or_fail(job: JobDocument) -> None:
     """Enqueue; if Redis is down the job is marked failed (never left pending) and 503."""
     try:
-        job_tasks.enqueue(job.id)
+        job_tasks.enqueue(job)
     except redis.RedisError:
         store.fail(job.id, "The job queue was unavailable at submission")
         abort(503, message="The job queue is unavailable; try again later")
@@ -253,7 +253,7 @@ def cancel(job_id: str) -> None:
     if cancelled is None:
         abort(409, message="The job has already finished")
     if job.status == Status.PENDING:
-        job_tasks.dequeue(job_id)
+        job_tasks.dequeue(job)
     job_tasks.signal_cancel(job_id)  # a job picked up meanwhile is killed too
     job_tasks.notify_finished(job_id)
     job_tasks.broadcast_status(cancelled)

@@ -149,6 +149,12 @@ def count_unfinished(user_id: str) -> int:
     )
 
 
+def unfinished_ids(job_ids: set[str]) -> set[str]:
+    """Those of `job_ids` that are stored and still pending or running."""
+    criteria = {"_id": {"$in": list(job_ids)}, "status": {"$in": [s.value for s in UNFINISHED]}}
+    return {document["_id"] for document in collection().find(criteria, {"_id": 1})}
+
+
 def transition(job_id: str, expected: tuple[Status, ...], changes: dict) -> JobDocument | None:
     """Compare-and-set: apply `changes` only if the job's status is one of `expected`.
 

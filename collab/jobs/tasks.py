@@ -17,16 +17,18 @@ from dataclasses import asdict, replace
 import redis
 from flask import current_app
 from pymongo.errors import PyMongoError
-from rq import Queue
+from rq.job import JobStatus
+from rq.utils import now as rq_now
 
 from collab.extensions import redis_client
-from collab.jobs import live, recovery, sandbox, store, workers
+from collab.jobs import fair, live, recovery, sandbox, store, workers
+from collab.jobs.coalesce import Coalescer
+from collab.jobs.fair import jobs_queue
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
 from collab.jobs.store import JobDocument, Status
 from collab.observability.logs import with_job_id
 from collab.observability.metrics import record_job_duration
 from collab.realtime.emitter import emitter
-from collab.tasks import JOBS_QUEUE, queue
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +43,32 @@ FINISHED_KEY_TTL_SECONDS = 60
 CANCEL_POLL_SECONDS = 0.2  # with the sandbox's 50 ms tick: killed well within 1 s
 
 
-def jobs_queue() -> Queue:
-    return queue(JOBS_QUEUE)
-
-
-def enqueue(job_id: str) -> None:
-    """Queue a stored job (raises redis.RedisError when Redis is down)."""
-    jobs_queue().enqueue(
+def enqueue(job: JobDocument) -> bool:
+    """Hand a stored job to RQ: queued now (True), or deferred until its user's turn
+    (collab/jobs/fair.py). Raises redis.RedisError when Redis is down."""
+    rq_job = jobs_queue().create_job(
         execute_job,
-        job_id,
-        job_id=job_id,
-        job_timeout=RQ_TIMEOUT_SECONDS,
+        args=(job.id, job.user_id),
+        job_id=job.id,
+        timeout=RQ_TIMEOUT_SECONDS,
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
+        status=JobStatus.DEFERRED,
     )
+    rq_job.enqueued_at = rq_now()  # submitted (rq-dashboard's "enqueued"), even if deferred
+    return fair.submit(rq_job, job.user_id)
 
 
 def queued_count() -> int:
-    return jobs_queue().count
+    """Jobs not started yet: in the RQ queue or waiting their turn."""
+    jobs = jobs_queue()
+    return jobs.count + jobs.deferred_job_registry.count
 
 
-def dequeue(job_id: str) -> None:
-    """Take a pending job off the queue (best effort: the worker skips cancelled jobs anyway)."""
-    try:
-        jobs_queue().remove(job_id)
-    except redis.RedisError:
-        log.warning("could not remove job %s from the queue", job_id, exc_info=True)
+def dequeue(job: JobDocument) -> None:
+    """Take a pending job out of the queue or out of its user's line (best effort: the worker
+    skips cancelled jobs anyway), and let the user's next job in."""
+    fair.release(job.user_id, job.id)
 
 
 def signal_cancel(job_id: str) -> None:
@@ -75,8 +77,17 @@ def signal_cancel(job_id: str) -> None:
 
 
 @with_job_id  # its log lines carry job_id, whichever worker runs it
-def execute_job(job_id: str) -> None:
-    """RQ entry point: run a pending job in the sandbox and store its result."""
+def execute_job(job_id: str, user_id: str | None = None) -> None:
+    """RQ entry point: run a pending job in the sandbox and store its result, then let the
+    user's next job in (jobs queued before fair scheduling carry no user_id)."""
+    try:
+        run_job(job_id)
+    finally:
+        if user_id is not None:
+            fair.release(user_id, job_id)
+
+
+def run_job(job_id: str) -> None:
     recovery.heartbeat(job_id)  # before running: the reaper must never see it unvouched
     job = store.start(job_id)
     if job is None:
@@ -95,7 +106,6 @@ def execute_job(job_id: str) -> None:
         log.exception("job %s failed inside the worker", job_id)
         finish(job_id, store.fail(job_id, "Internal error while running the job"))
         raise  # to RQ's failed registry
-    relay.close()
     finish(job_id, store_result(job, {**result_fields(result), "output_seq": relay.seq}))
 
 
@@ -157,6 +167,8 @@ def waiting_client() -> redis.Redis:
 
 
 def run_in_sandbox(job: JobDocument, relay: OutputRelay) -> Result:
+    """Run the job, watching for cancellation; the relay is closed once it returns or raises
+    (its `seq` is then final, and its thread gone)."""
     cancel = threading.Event()
     done = threading.Event()
     watcher = threading.Thread(
@@ -175,6 +187,7 @@ def run_in_sandbox(job: JobDocument, relay: OutputRelay) -> Result:
     finally:
         done.set()
         watcher.join()
+        relay.close()
 
 
 def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, app) -> None:
@@ -191,7 +204,8 @@ def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, ap
 
 
 class OutputRelay:
-    """The sandbox's on_output callback: numbers each chunk, stores it, then broadcasts it.
+    """The sandbox's on_output callback: decodes each stream, coalesces it (at most ~20 chunks
+    a second, collab/jobs/coalesce.py), then numbers each chunk, stores it and broadcasts it.
 
     Each stream is decoded incrementally, so a character split between two reads is never
     mangled: the chunks joined equal the output stored at the end."""
@@ -203,16 +217,19 @@ class OutputRelay:
             name: codecs.getincrementaldecoder("utf-8")(errors="replace")
             for name in ("stdout", "stderr")
         }
+        self.coalescer = Coalescer(self.relay, current_app._get_current_object())
 
     def __call__(self, stream: str, chunk: bytes, final: bool = False) -> None:
         text = self.decoders[stream].decode(chunk, final=final)
         if text:
-            self.relay(stream, text)
+            self.coalescer.add(stream, text)
 
     def close(self) -> None:
-        """Pass on what the decoders still hold (a character cut off at the end)."""
+        """Pass on what the decoders still hold (a character cut off at the end) and what is
+        waiting to be coalesced: `seq` is final once this returns."""
         for stream in self.decoders:
             self(stream, b"", final=True)
+        self.coalescer.close()
 
     def relay(self, stream: str, text: str) -> None:
         self.seq += 1
