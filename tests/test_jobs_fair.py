@@ -17,8 +17,9 @@ from rq import Worker
 from collab.jobs import recovery, store
 from collab.jobs import tasks as job_tasks
 from collab.tasks import rq_connection
-from tests.test_jobs import (  # noqa: F401  (empty_jobs is autouse: no job outlives its test)
+from tests.test_jobs import (  # noqa: F401  (autouse: a live worker, no job outlives its test)
     JOBS,
+    advertised,
     empty_jobs,
     get_job,
     job_of,

@@ -183,9 +183,8 @@ class Child:
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
-    """Nothing of ours (no secrets, no database URL): only what Python needs and the limits."""
+    """Nothing of ours (no secrets, no database URL, not even PATH: it runs nothing)."""
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "PYTHONHASHSEED": "random",
         "RUST_BACKTRACE": "0",  # a panic's one line is enough; a flood of them stays readable

@@ -10,7 +10,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import case, delete, insert, literal_column, null, select, text, union_all, update
+from sqlalchemy import (
+    Integer,
+    Uuid,
+    bindparam,
+    case,
+    delete,
+    insert,
+    literal_column,
+    null,
+    select,
+    text,
+    union_all,
+    update,
+)
 
 from collab.extensions import autocommit_engine, db
 from collab.models import Document, DocumentUpdate, QuarantinedUpdate, utcnow
@@ -80,32 +93,38 @@ def append(document_id: uuid.UUID, data: bytes) -> Appended | None:
     return Appended(seq=row.last_seq, since_snapshot=row.last_seq - row.snapshot_seq)
 
 
+def content_statement():
+    """The snapshot row (its data only when the caller lacks it), then the log after `after`:
+    one statement, so it cannot pair an old snapshot with a log a compaction already cut."""
+    document_id = bindparam("document_id", type_=Uuid)
+    after = bindparam("after", type_=Integer)
+    snapshot_needed = (after == 0) | (documents.c.snapshot_seq > after)
+    snapshot = select(
+        documents.c.snapshot_seq.label("seq"),
+        case((snapshot_needed, documents.c.snapshot), else_=null()).label("data"),
+        documents.c.last_seq.label("last"),
+    ).where(documents.c.id == document_id)
+    logged = (
+        select(updates.c.seq, updates.c.data, null().label("last"))
+        .join(documents, documents.c.id == updates.c.document_id)
+        .where(
+            updates.c.document_id == document_id,
+            updates.c.seq > documents.c.snapshot_seq,
+            updates.c.seq > after,
+        )
+    )
+    return union_all(snapshot, logged).order_by(literal_column("seq"))
+
+
+CONTENT = content_statement()  # built once: it runs on every edit and every read
+
+
 def load(document_id: uuid.UUID, after: int = 0) -> Stored | None:
     """What a replica holding the content up to seq `after` lacks (0: the whole content): the
     updates logged after it, or the snapshot and the log when the snapshot moved past it.
     None if there is no such document."""
-    # One statement, so it cannot pair an old snapshot with a log a compaction already cut.
-    snapshot_data = documents.c.snapshot
-    if after:
-        snapshot_data = case((documents.c.snapshot_seq > after, snapshot_data), else_=null())
-    snapshot = select(
-        documents.c.snapshot_seq.label("seq"),
-        snapshot_data.label("data"),
-        documents.c.last_seq.label("last"),
-    )
-    logged = select(updates.c.seq, updates.c.data, null().label("last")).join(
-        documents, documents.c.id == updates.c.document_id
-    )
-    statement = union_all(
-        snapshot.where(documents.c.id == document_id),
-        logged.where(
-            updates.c.document_id == document_id,
-            updates.c.seq > documents.c.snapshot_seq,
-            updates.c.seq > after,
-        ),
-    ).order_by(literal_column("seq"))
     with autocommit_engine(db.engine).connect() as connection:
-        rows = connection.execute(statement).all()
+        rows = connection.execute(CONTENT, {"document_id": document_id, "after": after}).all()
     if not rows:
         return None
     if rows[0].last < after:  # the replica is ahead of the database (restored from a backup?)
