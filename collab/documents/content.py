@@ -21,8 +21,11 @@ are set aside in `document_quarantine`, see tasks.rebuild); its readers never cr
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import current_app
@@ -160,10 +163,40 @@ class InputCrashed(Exception):
     """The replica crashed twice on this input while the document alone loads fine."""
 
 
-def blamed_on_input(document_id: uuid.UUID, call):
+class Crashers:
+    """Digests of the inputs that crashed replicas, per document, in this process: sent
+    again (an attacker's loop), they are refused without another crash."""
+
+    SIZE = 10_000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: OrderedDict[bytes, None] = OrderedDict()
+
+    @staticmethod
+    def digest(document_id: uuid.UUID, data: bytes) -> bytes:
+        return hashlib.blake2b(document_id.bytes + data, digest_size=16).digest()
+
+    def add(self, document_id: uuid.UUID, data: bytes) -> None:
+        with self.lock:
+            self.seen[self.digest(document_id, data)] = None
+            if len(self.seen) > self.SIZE:
+                self.seen.popitem(last=False)
+
+    def __contains__(self, key: tuple[uuid.UUID, bytes]) -> bool:
+        return self.digest(*key) in self.seen
+
+
+crashers = Crashers()
+
+
+def blamed_on_input(document_id: uuid.UUID, data: bytes, call):
     """`call()`, once more if the replica crashed: a death that had nothing to do with the
     input (the OOM killer, an operator) must not refuse it. A second crash is the input's
-    fault if the document alone still loads (InputCrashed); otherwise ReplicaCrashed."""
+    fault if the document alone still loads (InputCrashed); otherwise ReplicaCrashed. An
+    input that already crashed a replica is refused at once."""
+    if (document_id, data) in crashers:
+        raise InputCrashed()
     try:
         return call()
     except ReplicaCrashed:
@@ -172,17 +205,22 @@ def blamed_on_input(document_id: uuid.UUID, call):
         return call()
     except ReplicaCrashed:
         if healthy(document_id):
+            crashers.add(document_id, data)
             raise InputCrashed() from None
         raise
 
 
 def healthy(document_id: uuid.UUID) -> bool:
-    """Whether the stored content loads (in a fresh replica), after a call crashed."""
+    """Whether the stored content loads, after a call crashed: built afresh in the checker
+    process, so the document's own child need not be restarted once more to know."""
+    stored = store.load(document_id)
+    if stored is None:
+        raise DocumentNotFound("Document not found")
     try:
-        on_replica(document_id, "read")
-    except (StoredContentFailed, ReplicaCrashed):
+        answer = engine().checker.call({"op": "check", "parts": stored.parts})
+    except ReplicaCrashed:
         return False
-    return True
+    return "error" not in answer and not answer["bad"]
 
 
 # --- Writing ---------------------------------------------------------------------------------
@@ -202,7 +240,9 @@ def append_update(document_id: uuid.UUID | str, update: bytes) -> int:
 def try_update(document_id: uuid.UUID, update: bytes) -> dict:
     fields = {"update": update, "max_bytes": current_app.config["DOCUMENT_MAX_BYTES"]}
     try:
-        answer = blamed_on_input(document_id, lambda: on_replica(document_id, "apply", **fields))
+        answer = blamed_on_input(
+            document_id, update, lambda: on_replica(document_id, "apply", **fields)
+        )
     except InputCrashed:
         raise InvalidUpdate("The update cannot be applied to this document") from None
     if "error" in answer:
@@ -264,7 +304,9 @@ def try_read(document_id: uuid.UUID, wanted: dict) -> dict:
     if "state_vector" not in wanted:
         return on_replica(document_id, "read", **wanted)
     try:
-        answer = blamed_on_input(document_id, lambda: on_replica(document_id, "read", **wanted))
+        answer = blamed_on_input(
+            document_id, wanted["state_vector"], lambda: on_replica(document_id, "read", **wanted)
+        )
     except InputCrashed:
         raise InvalidStateVector("Not a Yjs state vector") from None
     if answer.get("error") == "invalid":

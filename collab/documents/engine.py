@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ HELD_ENTRIES = 10_000  # documents whose seq the parent remembers per child
 # What a call that crashed its child costs whoever made it: the child's restart and the
 # reloading of every document it held take about this much of the machine.
 CRASH_COST_MS = 1000.0
+SLOW_CALL_SECONDS = 1.0  # logged: a document whose calls queue up this long is worth a look
 
 SPENT: ContextVar[list[float] | None] = ContextVar("replica_ms_spent", default=None)
 
@@ -72,12 +74,77 @@ class Settings:
 
 
 @dataclass
+class Process:
+    """A started replica process and our ends of its pipes."""
+
+    popen: subprocess.Popen
+    requests: int  # our end of its stdin
+    answers: int  # our end of its stdout
+
+    @classmethod
+    def spawn(cls, settings: Settings) -> Process:
+        child_stdin, requests = os.pipe()
+        answers, child_stdout = os.pipe()
+        for fd in (requests, answers):
+            os.set_blocking(fd, False)
+        popen = subprocess.Popen(
+            [sys.executable, "-E", "-s", "-m", "collab.documents.replica"],
+            stdin=child_stdin,
+            stdout=child_stdout,
+            cwd=ROOT,
+            env=child_environment(settings),
+            close_fds=True,
+        )
+        os.close(child_stdin)
+        os.close(child_stdout)
+        return cls(popen, requests, answers)
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        if self.alive:
+            self.popen.kill()
+        self.popen.wait()
+        os.close(self.requests)
+        os.close(self.answers)
+
+
+class Spare:
+    """Processes started ahead of need, already past their imports (~0.3 s): a child that
+    crashed is replaced at once. Two, so that an input crashing a child twice in a row (it is
+    tried again before it is blamed) finds a warm one both times."""
+
+    DEPTH = 2
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.ready: deque[Process] = deque()
+
+    def take(self) -> Process:
+        with self.lock:
+            while len(self.ready) < self.DEPTH + 1:
+                self.ready.append(Process.spawn(self.settings))
+            process = self.ready.popleft()
+        if process.alive:
+            return process
+        process.kill()
+        return Process.spawn(self.settings)
+
+    def close(self) -> None:
+        with self.lock:
+            while self.ready:
+                self.ready.popleft().kill()
+
+
+@dataclass
 class Child:
     settings: Settings
     name: str
-    process: subprocess.Popen | None = None
-    requests: int = -1  # our end of its stdin
-    answers: int = -1  # our end of its stdout
+    spare: Spare | None = None  # where a new process comes from (None: spawned on the spot)
+    process: Process | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     held: dict[str, list[int]] = field(default_factory=dict)  # doc -> [seq, epoch]
     confirms: list[list] = field(default_factory=list)
@@ -87,19 +154,29 @@ class Child:
     def call(self, request: dict, timeout: float | None = None) -> dict:
         """Send one request, wait for its answer. The answer's `held` (the seq the child now
         holds of the request's document, or None) updates the mirror."""
+        asked = time.monotonic()
         with self.lock:
+            got = time.monotonic()
             self.start()
             request = {**request, "confirm": self.confirms, "drop": self.drops}
             self.confirms, self.drops = [], []
             deadline = time.monotonic() + (timeout or self.settings.timeout_seconds)
             try:
-                write_all(self.requests, ipc.encode(request), deadline)
-                answer = ipc.decode(read_frame(self.answers, deadline))
+                write_all(self.process.requests, ipc.encode(request), deadline)
+                answer = ipc.decode(read_frame(self.process.answers, deadline))
             except (OSError, ipc.FrameError, TimeoutError) as error:
                 self.crashed(request.get("op"), error)
                 charge(CRASH_COST_MS)
                 raise ReplicaCrashed(str(error)) from None
             self.remember(request.get("doc"), answer.get("held"))
+            if time.monotonic() - asked > SLOW_CALL_SECONDS:
+                log.warning(
+                    "replica %s: %s took %.2f s (%.2f s waiting for its turn)",
+                    self.name,
+                    request.get("op"),
+                    time.monotonic() - asked,
+                    got - asked,
+                )
             spent = answer.get("cpu_ms")
             charge(float(spent) if isinstance(spent, int | float) else 0.0)
             return answer
@@ -134,50 +211,27 @@ class Child:
             self.held.pop(doc, None)
             self.drops.append(doc)
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.popen.pid if self.process is not None else None
+
     def start(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None and self.process.alive:
             return
         self.close()
-        child_stdin, self.requests = os.pipe()
-        self.answers, child_stdout = os.pipe()
-        for fd in (self.requests, self.answers):
-            os.set_blocking(fd, False)
-        self.process = subprocess.Popen(
-            [sys.executable, "-E", "-s", "-m", "collab.documents.replica"],
-            stdin=child_stdin,
-            stdout=child_stdout,
-            cwd=ROOT,
-            env=child_environment(self.settings),
-            close_fds=True,
-        )
-        os.close(child_stdin)
-        os.close(child_stdout)
+        self.process = self.spare.take() if self.spare else Process.spawn(self.settings)
 
     def crashed(self, op: str | None, error: Exception) -> None:
-        process = self.process
+        pid = self.pid
         self.close()
         self.crashes += 1
-        status = process.returncode if process is not None else None
-        log.error(
-            "document replica %s (pid %s) failed during %r: %s; exit status %s",
-            self.name,
-            process.pid if process is not None else None,
-            op,
-            error,
-            status,
-        )
+        log.error("document replica %s (pid %s) failed during %r: %s", self.name, pid, op, error)
 
     def close(self) -> None:
         """Kill the child (if any) and forget everything it held."""
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
+            self.process.kill()
             self.process = None
-        for fd in (self.requests, self.answers):
-            if fd >= 0:
-                os.close(fd)
-        self.requests = self.answers = -1
         self.held.clear()
         self.confirms, self.drops = [], []
 
@@ -238,8 +292,9 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.children = [Child(settings, f"#{i}") for i in range(settings.processes)]
-        self.checker = Child(settings, "checker")
+        self.spare = Spare(settings)
+        self.children = [Child(settings, f"#{i}", self.spare) for i in range(settings.processes)]
+        self.checker = Child(settings, "checker", self.spare)
 
     def child_for(self, document_id: uuid.UUID) -> Child:
         return self.children[document_id.int % len(self.children)]
@@ -248,3 +303,4 @@ class Engine:
         for child in [*self.children, self.checker]:
             with child.lock:
                 child.close()
+        self.spare.close()

@@ -108,7 +108,7 @@ class SyncSchema(DocumentEventSchema):
     state_vector = Bytes(required=True)
 
 
-@on_event("doc:update", UpdateSchema(), limit=UPDATE_LIMIT)
+@on_event("doc:update", UpdateSchema(), limit=UPDATE_LIMIT, replicas=True)
 def update(connection: Connection, data: dict) -> dict:
     """Store a client's edit durably, then send it to the room; ack {seq}."""
     workspace_id, doc_id = data["workspace_id"], data["doc_id"]
@@ -136,7 +136,7 @@ def update(connection: Connection, data: dict) -> dict:
     return {"seq": seq}
 
 
-@on_event("doc:sync", SyncSchema(), limit=SYNC_LIMIT)
+@on_event("doc:sync", SyncSchema(), limit=SYNC_LIMIT, replicas=True)
 def sync(connection: Connection, data: dict) -> dict:
     """What the caller's replica lacks (after a gap, a reconnect or offline edits)."""
     workspace_id = data["workspace_id"]

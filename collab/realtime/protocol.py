@@ -118,10 +118,12 @@ def on_event(
     schema: Schema | None = None,
     limit: RateLimit | None = None,
     allow_expired: bool = False,
+    replicas: bool = False,
 ):
     """Register `handler(connection, data) -> dict | None` for the event `name`, with
     authentication (`allow_expired`: also with an expired token, for its renewal), payload
-    validation, a per-connection rate limit and the ack protocol."""
+    validation, a per-connection rate limit, the processing budgets (`replicas`: the event
+    uses document replicas, so it also takes one of its user's turns) and the ack protocol."""
     from collab.realtime import connections, quotas  # they import this module
 
     def decorator(handler: Callable[..., dict | None]) -> Callable:
@@ -135,7 +137,8 @@ def on_event(
                 if limit is not None and not connection.allow(name, limit):
                     raise EventError(RATE_LIMITED, f"Too many {name} events; slow down")
                 quotas.budgets.require(connection)
-                with metered() as spent:
+                turn = quotas.budgets.turn(connection) if replicas else contextlib.nullcontext()
+                with turn, metered() as spent:
                     try:
                         return {"ok": True, **(handler(connection, load(schema, payload)) or {})}
                     finally:

@@ -7,6 +7,8 @@
 - Update bytes: each user's `doc:update` payloads share one token bucket across instances,
   SOCKET_UPDATE_BYTES_PER_SECOND on average with bursts up to UPDATE_BURST_SECONDS of it
   (or one largest update, whichever is more): `rate_limited` with `retry_after_ms`.
+- Concurrency: at most CONCURRENT_PER_USER of a user's events that need a document replica
+  (`doc:update`, `doc:sync`, `workspace:join`) are handled at once per process.
 - Processing time: the CPU time the replica processes spend on a connection's events (and a
   fixed price for each crash it causes, engine.CRASH_COST_MS) is taken from a budget of
   SOCKET_CPU_MS_PER_SECOND per connection and twice that per user in this process; an event
@@ -18,11 +20,12 @@ kept per process instead: the service stays up.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import redis
 from flask import current_app
@@ -38,6 +41,9 @@ SOCKET_LEASE_SECONDS = 30
 BYTES_KEY = "collab:rt:user-bytes:{}"  # hash: tokens, at (ms)
 UPDATE_BURST_SECONDS = 4
 USER_BUDGET_FACTOR = 2  # a user's budget in a process, in connection budgets
+# Events of one user handled at once in a process when they need a document replica: a
+# budget is charged after the work, so without this, events sent together all pass.
+CONCURRENT_PER_USER = 2
 BUDGET_BURST_SECONDS = 5
 TOO_MANY_CONNECTIONS = "too_many_connections"
 
@@ -166,11 +172,35 @@ def take_update_bytes(user_id: uuid.UUID, size: int) -> None:
 
 
 class Budgets:
-    """Replica milliseconds per connection and per user, in this process."""
+    """Replica milliseconds per connection and per user, in this process, and how many of a
+    user's replica-bound events are being handled."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.users: dict[uuid.UUID, Bucket] = {}
+        self.running: dict[uuid.UUID, int] = {}
+
+    @contextlib.contextmanager
+    def turn(self, connection) -> Iterator[None]:
+        """Handle one replica-bound event of the user, if fewer than CONCURRENT_PER_USER are
+        being handled; else rate_limited at once."""
+        user_id = connection.user_id
+        with self.lock:
+            running = self.running.get(user_id, 0)
+            if running >= CONCURRENT_PER_USER:
+                raise EventError(
+                    RATE_LIMITED,
+                    "Wait for the answers to your earlier edits and syncs",
+                    {"retry_after_ms": 100},
+                )
+            self.running[user_id] = running + 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running[user_id] -= 1
+                if not self.running[user_id]:
+                    del self.running[user_id]
 
     def limits(self) -> tuple[RateLimit, RateLimit]:
         rate = config("SOCKET_CPU_MS_PER_SECOND")

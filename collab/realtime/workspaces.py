@@ -33,7 +33,7 @@ class JoinSchema(WorkspaceSchema):
     )
 
 
-@on_event("workspace:join", JoinSchema(), limit=JOIN_LIMIT)
+@on_event("workspace:join", JoinSchema(), limit=JOIN_LIMIT, replicas=True)
 def join(connection: Connection, data: dict) -> dict:
     """Enter a workspace's room: its presence, and what the client misses of each document.
 
