@@ -93,15 +93,16 @@ EXPOSED_HEADERS = [
 
 
 def init_socketio(app: Flask) -> None:
-    from socketio import RedisManager
-
+    from collab.documents.content import engine_for
     from collab.extensions import socketio
     from collab.realtime import documents, events, workspaces  # noqa: F401 - the handlers
     from collab.realtime.emitter import channel_for
+    from collab.realtime.manager import CollabRedisManager
 
     url = app.config["REDIS_URL"]
-    manager = RedisManager(
+    manager = CollabRedisManager(
         url,
+        engine=engine_for(app.config),
         channel=channel_for(url),
         redis_options={"max_connections": app.config["REDIS_MAX_CONNECTIONS"]},
     )

@@ -278,3 +278,38 @@ def test_the_document_size_cap_refuses_the_update_that_would_pass_it(make_app, d
     del text[0:100]  # shrinking is always allowed
     assert append(small, document, updates[-1]) == 2
     assert read_text(small, document) == "x" * 800
+
+
+def test_a_crasher_sent_with_other_edits_refuses_only_itself(app, document):
+    """Edits arriving together reach the replica in one call (batching.py): when that call
+    crashes, each edit is tried alone, and only the crasher is refused."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    append(app, document, BASE)
+    append(app, document, SEGFAULT_FIRST)
+    authors = 6
+    start = threading.Barrier(authors + 1)
+
+    def honest(index: int) -> int:
+        doc = Doc()
+        doc.get("content", type=Text).insert(0, f"<{index}>")
+        update = doc.get_update()
+        start.wait()
+        return append(app, document, update)
+
+    def hostile() -> type:
+        start.wait()
+        try:
+            append(app, document, SEGFAULT_SECOND)
+        except InvalidUpdate as refused:
+            return type(refused)
+        return type(None)
+
+    with ThreadPoolExecutor(authors + 1) as pool:
+        seqs = [pool.submit(honest, index) for index in range(authors)]
+        refused = pool.submit(hostile)
+        assert sorted(seq.result() for seq in seqs) == list(range(3, 3 + authors))
+        assert refused.result() is InvalidUpdate
+    text = read_text(app, document)
+    assert all(f"<{index}>" in text for index in range(authors))

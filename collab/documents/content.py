@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import select
 
-from collab.documents import store
+from collab.documents import batching, store
 from collab.documents.engine import Engine, ReplicaCrashed, Settings
 from collab.extensions import db
 from collab.models import Document, Workspace
@@ -39,6 +39,10 @@ from collab.models import Document, Workspace
 log = logging.getLogger(__name__)
 
 MAX_UPDATE_BYTES = 1024 * 1024  # one update; the transport's buffer is twice that
+# How long a replica read from the database may take edits without reading it again first:
+# each edit would otherwise cost a query. A replica that lacks what an edit refers to (an
+# edit made on another instance) is brought up to date at once regardless.
+FRESH_SECONDS = 1.0
 COMPACT_EVERY = 500  # updates logged since the snapshot; a compaction is queued at each multiple
 
 
@@ -99,7 +103,10 @@ ENGINES: dict[Settings, Engine] = {}  # per process; apps with the same settings
 
 
 def engine() -> Engine:
-    config = current_app.config
+    return engine_for(current_app.config)
+
+
+def engine_for(config) -> Engine:
     settings = Settings(
         processes=max(1, config["DOCUMENT_REPLICA_PROCESSES"]),
         timeout_seconds=config["DOCUMENT_REPLICA_TIMEOUT_SECONDS"],
@@ -115,12 +122,22 @@ class StoredContentFailed(Exception):
     """The document's stored content did not load in its replica."""
 
 
-def on_replica(document_id: uuid.UUID, op: str, **fields) -> dict:
+def on_replica(document_id: uuid.UUID, op: str, optimistic: bool = False, **fields) -> dict:
     """Run `op` on the document's replica, first brought up to date from the database.
     Raises DocumentNotFound, ReplicaCrashed or StoredContentFailed; other errors are in the
-    answer."""
+    answer.
+
+    `optimistic` (edits): if the replica was brought up to date less than FRESH_SECONDS ago,
+    try without reading the database; the replica answers `stale` when an edit refers to
+    anything it lacks (another instance's latest edits), and only then is it read."""
     child = engine().child_for(document_id)
     key = str(document_id)
+    if optimistic and child.refreshed_within(key, FRESH_SECONDS):
+        base = child.base(key)
+        request = {"op": op, "doc": key, "base": base, "fresh": False, "last": base}
+        answer = child.call(request | {"parts": [], "optimistic": True, **fields})
+        if answer.get("error") not in ("stale", "corrupt", "internal"):
+            return answer
     for _ in range(2):  # a second time if the replica turned out not to be where we thought
         base = child.base(key)
         stored = store.load(document_id, after=base)
@@ -131,6 +148,8 @@ def on_replica(document_id: uuid.UUID, op: str, **fields) -> dict:
         answer = child.call(request)
         if answer.get("error") != "stale":
             break
+    if answer.get("held"):
+        child.refreshed(key)
     if answer.get("error") in ("corrupt", "internal", "stale"):
         raise StoredContentFailed(f"{answer.get('error')}: {answer.get('message')}")
     return answer
@@ -190,11 +209,12 @@ class Crashers:
 crashers = Crashers()
 
 
-def blamed_on_input(document_id: uuid.UUID, data: bytes, call):
-    """`call()`, once more if the replica crashed: a death that had nothing to do with the
-    input (the OOM killer, an operator) must not refuse it. A second crash is the input's
-    fault if the document alone still loads (InputCrashed); otherwise ReplicaCrashed. An
-    input that already crashed a replica is refused at once."""
+def blamed_on_input(document_id: uuid.UUID, data: bytes, call, again=None):
+    """`call()`, then `again()` (by default `call()` once more) if the replica crashed: a
+    death that had nothing to do with the input (the OOM killer, an operator, another edit in
+    the same batch) must not refuse it. A second crash is the input's fault if the document
+    alone still loads (InputCrashed); otherwise ReplicaCrashed. An input that already crashed
+    a replica is refused at once."""
     if (document_id, data) in crashers:
         raise InputCrashed()
     try:
@@ -202,7 +222,7 @@ def blamed_on_input(document_id: uuid.UUID, data: bytes, call):
     except ReplicaCrashed:
         pass
     try:
-        return call()
+        return (again or call)()
     except ReplicaCrashed:
         if healthy(document_id):
             crashers.add(document_id, data)
@@ -234,20 +254,50 @@ def append_update(document_id: uuid.UUID | str, update: bytes) -> int:
     if len(update) > MAX_UPDATE_BYTES:
         raise UpdateTooLarge(f"An update may not exceed {MAX_UPDATE_BYTES} bytes")
     answer = with_repair(document_id, lambda: try_update(document_id, update))
-    return store_update(document_id, update, held=answer["held"])
+    seq = store_update(document_id, update, held=answer["held"])
+    if answer.get("diverged"):  # an earlier typed edit made copies disagree: find it
+        log.error("document %s: its replica reads differently once reloaded", document_id)
+        from collab.documents.tasks import enqueue_compaction
+
+        enqueue_compaction(document_id)
+    return seq
 
 
 def try_update(document_id: uuid.UUID, update: bytes) -> dict:
-    fields = {"update": update, "max_bytes": current_app.config["DOCUMENT_MAX_BYTES"]}
+    max_bytes = current_app.config["DOCUMENT_MAX_BYTES"]
+
+    def together() -> dict:
+        def call(updates: list[bytes]) -> list[dict]:
+            return apply_on_replica(document_id, updates, max_bytes)
+
+        return batching.apply_together(document_id, update, call)
+
+    def alone() -> dict:
+        return apply_on_replica(document_id, [update], max_bytes)[0]
+
     try:
-        answer = blamed_on_input(
-            document_id, update, lambda: on_replica(document_id, "apply", **fields)
-        )
+        answer = blamed_on_input(document_id, update, together, again=alone)
+        if answer.get("error") == "retry":  # another edit of its batch dropped the replica
+            answer = blamed_on_input(document_id, update, alone)
     except InputCrashed:
         raise InvalidUpdate("The update cannot be applied to this document") from None
     if "error" in answer:
         raise REFUSALS.get(answer["error"], InvalidUpdate)(answer["message"])
     return answer
+
+
+def apply_on_replica(document_id: uuid.UUID, updates: list[bytes], max_bytes: int) -> list:
+    """Each update's answer from the document's replica (one call for all of them)."""
+    fields = {"max_bytes": max_bytes, "optimistic": True}
+    if len(updates) == 1:
+        return [on_replica(document_id, "apply", update=updates[0], **fields)]
+    answer = on_replica(document_id, "apply_many", updates=updates, **fields)
+    answers = answer.get("answers")
+    if not (isinstance(answers, list) and len(answers) == len(updates)):
+        raise ReplicaCrashed(f"no answer for each update: {str(answer)[:200]}")
+    if not all(isinstance(each, dict) for each in answers):
+        raise ReplicaCrashed("malformed answers")
+    return [{**each, "held": answer.get("held")} for each in answers]
 
 
 def store_update(document_id: uuid.UUID, update: bytes, held: list[int] | None) -> int:

@@ -40,6 +40,7 @@ HELD_ENTRIES = 10_000  # documents whose seq the parent remembers per child
 # reloading of every document it held take about this much of the machine.
 CRASH_COST_MS = 1000.0
 SLOW_CALL_SECONDS = 1.0  # logged: a document whose calls queue up this long is worth a look
+MAX_FEED_BYTES = 8 * 1024 * 1024  # updates waiting to be fed to one child
 
 SPENT: ContextVar[list[float] | None] = ContextVar("replica_ms_spent", default=None)
 
@@ -141,14 +142,24 @@ class Spare:
 
 @dataclass
 class Child:
+    """One replica process and what the parent knows of it.
+
+    `lock` serializes calls; `notes` guards the mirror (`held`, `loaded_at`) and the notes
+    that ride on the next request (confirms, drops, feeds), so that noting something never
+    waits for a call in flight."""
+
     settings: Settings
     name: str
     spare: Spare | None = None  # where a new process comes from (None: spawned on the spot)
     process: Process | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    notes: threading.Lock = field(default_factory=threading.Lock)
     held: dict[str, list[int]] = field(default_factory=dict)  # doc -> [seq, epoch]
+    loaded_at: dict[str, float] = field(default_factory=dict)  # doc -> when it was current
     confirms: list[list] = field(default_factory=list)
     drops: list[str] = field(default_factory=list)
+    feeds: list[list] = field(default_factory=list)
+    feed_bytes: int = 0
     crashes: int = 0
 
     def call(self, request: dict, timeout: float | None = None) -> dict:
@@ -158,8 +169,7 @@ class Child:
         with self.lock:
             got = time.monotonic()
             self.start()
-            request = {**request, "confirm": self.confirms, "drop": self.drops}
-            self.confirms, self.drops = [], []
+            request = {**request, **self.take_notes()}
             deadline = time.monotonic() + (timeout or self.settings.timeout_seconds)
             try:
                 write_all(self.process.requests, ipc.encode(request), deadline)
@@ -181,6 +191,12 @@ class Child:
             charge(float(spent) if isinstance(spent, int | float) else 0.0)
             return answer
 
+    def take_notes(self) -> dict:
+        with self.notes:
+            notes = {"confirm": self.confirms, "drop": self.drops, "feed": self.feeds}
+            self.confirms, self.drops, self.feeds, self.feed_bytes = [], [], [], 0
+        return notes
+
     def base(self, doc: str) -> int:
         """The seq this child holds of the document (0: none)."""
         held = self.held.get(doc)
@@ -189,26 +205,56 @@ class Child:
     def remember(self, doc: str | None, held: list[int] | None) -> None:
         if doc is None:
             return
-        if held is None:
-            self.held.pop(doc, None)
-            return
-        if len(self.held) >= HELD_ENTRIES:
-            self.held.clear()  # the children answer "stale" and get a fresh copy
-        self.held[doc] = held
+        with self.notes:
+            if held is None:
+                self.forget(doc)
+                return
+            if len(self.held) >= HELD_ENTRIES:
+                self.held.clear()  # the children answer "stale" and get a fresh copy
+                self.loaded_at.clear()
+            self.held[doc] = held
+
+    def forget(self, doc: str) -> None:
+        self.held.pop(doc, None)
+        self.loaded_at.pop(doc, None)
+
+    def refreshed(self, doc: str) -> None:
+        """The replica of `doc` was just brought up to date from the database."""
+        with self.notes:
+            self.loaded_at[doc] = time.monotonic()
+
+    def refreshed_within(self, doc: str, seconds: float) -> bool:
+        return doc in self.held and time.monotonic() - self.loaded_at.get(doc, -1e9) < seconds
 
     def confirm(self, doc: str, held: list[int], after: int) -> None:
         """The update applied by the replica `held` ([seq, epoch], as its answer said) is
         stored as seq `after`. Tells the child only when it then holds every update up to
         `after` (the update came right after `seq`, and the replica was not rebuilt since)."""
         before, epoch = held
-        with self.lock:
+        with self.notes:
             if after == before + 1 and self.held.get(doc) == [before, epoch]:
                 self.held[doc] = [after, epoch]
                 self.confirms.append([doc, epoch, before, after])
 
+    def feed(self, doc: str, seq: int, update: bytes) -> None:
+        """An update stored as `seq` (by any instance: from the Socket.IO message queue).
+        If the replica holds the document up to the seq before, it takes it on the next
+        request, and stays current without reading the database."""
+        with self.notes:
+            held = self.held.get(doc)
+            if held is None or held[0] != seq - 1:
+                return  # not held, or a gap: the database fills it when needed
+            if self.feed_bytes + len(update) > MAX_FEED_BYTES:
+                self.forget(doc)  # the next call reads the database instead
+                return
+            self.held[doc] = [seq, held[1]]
+            self.loaded_at[doc] = time.monotonic()
+            self.feeds.append([doc, held[1], seq, update])
+            self.feed_bytes += len(update)
+
     def drop(self, doc: str) -> None:
-        with self.lock:
-            self.held.pop(doc, None)
+        with self.notes:
+            self.forget(doc)
             self.drops.append(doc)
 
     @property
@@ -232,8 +278,10 @@ class Child:
         if self.process is not None:
             self.process.kill()
             self.process = None
-        self.held.clear()
-        self.confirms, self.drops = [], []
+        with self.notes:
+            self.held.clear()
+            self.loaded_at.clear()
+            self.confirms, self.drops, self.feeds, self.feed_bytes = [], [], [], 0
 
 
 def child_environment(settings: Settings) -> dict[str, str]:

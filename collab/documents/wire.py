@@ -66,6 +66,18 @@ class UpdateShape:
             for client, clock in self.references
         )
 
+    def continues_one_author(self, state: dict[int, int]) -> bool:
+        """Whether this is the shape of someone typing: deletions only, or one client's new
+        structs starting exactly where the replica's knowledge of it ends, with origins the
+        replica has or the update brings."""
+        if len(self.sections) > 1:
+            return False
+        if self.sections:
+            client, start, _ = self.sections[0]
+            if start != state.get(client, 0):
+                return False
+        return self.looks_like_an_edit(state)
+
 
 class Reader:
     def __init__(self, data: bytes) -> None:
@@ -87,17 +99,20 @@ class Reader:
 
     def var_uint(self, maximum: int = MAX_CLIENT) -> int:
         """lib0's varUint: 7 bits per byte, least significant first."""
-        value, shift = 0, 0
-        while True:
-            byte = self.byte()
+        data, pos, value, shift = self.data, self.pos, 0, 0
+        while pos < len(data):  # the one hot loop of the checks: no method calls in it
+            byte = data[pos]
+            pos += 1
             value |= (byte & 0x7F) << shift
             if value > maximum:
                 raise Malformed(f"A number exceeds {maximum}")
             if byte < 0x80:
+                self.pos = pos
                 return value
             shift += 7
             if shift > 56:  # 8 bytes hold 53 bits; longer encodings are padding
                 raise Malformed("A number is too long")
+        raise Malformed("Unexpected end of data")
 
     def count(self, min_bytes_each: int) -> int:
         """A count of things that each take at least `min_bytes_each` bytes: bounded by the

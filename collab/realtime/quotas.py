@@ -8,7 +8,8 @@
   SOCKET_UPDATE_BYTES_PER_SECOND on average with bursts up to UPDATE_BURST_SECONDS of it
   (or one largest update, whichever is more): `rate_limited` with `retry_after_ms`.
 - Concurrency: at most CONCURRENT_PER_USER of a user's events that need a document replica
-  (`doc:update`, `doc:sync`, `workspace:join`) are handled at once per process.
+  (`doc:update`, `doc:sync`, `workspace:join`) are handled at once per process; the user's
+  others wait behind them (not before other users' events).
 - Processing time: the CPU time the replica processes spend on a connection's events (and a
   fixed price for each crash it causes, engine.CRASH_COST_MS) is taken from a budget of
   SOCKET_CPU_MS_PER_SECOND per connection and twice that per user in this process; an event
@@ -26,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import redis
 from flask import current_app
@@ -41,9 +43,12 @@ SOCKET_LEASE_SECONDS = 30
 BYTES_KEY = "collab:rt:user-bytes:{}"  # hash: tokens, at (ms)
 UPDATE_BURST_SECONDS = 4
 USER_BUDGET_FACTOR = 2  # a user's budget in a process, in connection budgets
-# Events of one user handled at once in a process when they need a document replica: a
-# budget is charged after the work, so without this, events sent together all pass.
-CONCURRENT_PER_USER = 2
+# Events of one user handled at once in a process when they need a document replica (a
+# budget is charged after the work, so without this, events sent together would all pass);
+# more wait their turn, in order, up to WAITING_PER_USER of them for TURN_WAIT_SECONDS.
+CONCURRENT_PER_USER = 8
+WAITING_PER_USER = 64
+TURN_WAIT_SECONDS = 10
 BUDGET_BURST_SECONDS = 5
 TOO_MANY_CONNECTIONS = "too_many_connections"
 
@@ -171,6 +176,15 @@ def take_update_bytes(user_id: uuid.UUID, size: int) -> None:
 # --- Processing time -------------------------------------------------------------------------
 
 
+@dataclass
+class Lane:
+    """One user's replica-bound events in this process."""
+
+    turns: threading.Semaphore
+    waiting: int = 0
+    users: int = 0  # events holding or waiting for a turn (the lane goes when none)
+
+
 class Budgets:
     """Replica milliseconds per connection and per user, in this process, and how many of a
     user's replica-bound events are being handled."""
@@ -178,29 +192,49 @@ class Budgets:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.users: dict[uuid.UUID, Bucket] = {}
-        self.running: dict[uuid.UUID, int] = {}
+        self.lanes: dict[uuid.UUID, Lane] = {}
 
     @contextlib.contextmanager
     def turn(self, connection) -> Iterator[None]:
-        """Handle one replica-bound event of the user, if fewer than CONCURRENT_PER_USER are
-        being handled; else rate_limited at once."""
-        user_id = connection.user_id
-        with self.lock:
-            running = self.running.get(user_id, 0)
-            if running >= CONCURRENT_PER_USER:
-                raise EventError(
-                    RATE_LIMITED,
-                    "Wait for the answers to your earlier edits and syncs",
-                    {"retry_after_ms": 100},
-                )
-            self.running[user_id] = running + 1
+        """Handle one replica-bound event of the user once fewer than CONCURRENT_PER_USER of
+        theirs are being handled: their own events queue behind each other, not before
+        everyone else's. rate_limited if too many wait, or for too long."""
+        lane = self.lane(connection.user_id)
         try:
-            yield
+            self.wait_for_turn(lane)
+            try:
+                yield
+            finally:
+                lane.turns.release()
+        finally:
+            self.forget_idle(connection.user_id, lane)
+
+    def wait_for_turn(self, lane: Lane) -> None:
+        with self.lock:
+            if lane.waiting >= WAITING_PER_USER:
+                raise EventError(RATE_LIMITED, "Too many of your events are waiting; slow down")
+            lane.waiting += 1
+        try:
+            got_turn = lane.turns.acquire(timeout=TURN_WAIT_SECONDS)
         finally:
             with self.lock:
-                self.running[user_id] -= 1
-                if not self.running[user_id]:
-                    del self.running[user_id]
+                lane.waiting -= 1
+        if not got_turn:
+            raise EventError(RATE_LIMITED, "Your earlier events are still being handled")
+
+    def lane(self, user_id: uuid.UUID) -> Lane:
+        with self.lock:
+            if user_id not in self.lanes:
+                self.lanes[user_id] = Lane(threading.Semaphore(CONCURRENT_PER_USER))
+            lane = self.lanes[user_id]
+            lane.users += 1
+            return lane
+
+    def forget_idle(self, user_id: uuid.UUID, lane: Lane) -> None:
+        with self.lock:
+            lane.users -= 1
+            if not lane.users:
+                del self.lanes[user_id]
 
     def limits(self) -> tuple[RateLimit, RateLimit]:
         rate = config("SOCKET_CPU_MS_PER_SECOND")
