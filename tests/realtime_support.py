@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import engineio
 import requests
 import socketio
 from pycrdt import Doc, Text
@@ -78,11 +79,29 @@ def start_instances(base_env: dict[str, str], count: int, **settings: str) -> li
     return [WebInstance(env) for _ in range(count)]
 
 
+class InOrderEngineIO(engineio.Client):
+    """Handles each message on the read loop, in the order it arrived. python-engineio's
+    client hands each one to a new thread, and python-socketio then reassembles a binary
+    event's placeholder and attachments across those threads: under a flood of binary
+    broadcasts a packet is sometimes lost that way (ValueError in _handle_eio_message). A
+    browser's client handles messages in order; our handlers only record and notify."""
+
+    def _trigger_event(self, event, *args, **kwargs):
+        if event == "message":
+            kwargs["run_async"] = False
+        return super()._trigger_event(event, *args, **kwargs)
+
+
+class InOrderSocketIO(socketio.Client):
+    def _engineio_client_class(self):
+        return InOrderEngineIO
+
+
 class Client:
     """A Socket.IO client over WebSocket that records every event it receives."""
 
     def __init__(self, url: str, token: str) -> None:
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = InOrderSocketIO(reconnection=False)
         self.received: dict[str, list] = defaultdict(list)
         self.changed = threading.Condition()
         self.sio.on("*", self.record)

@@ -72,6 +72,21 @@ DIVERGING = [
     )
 ]
 
+# Found by the fuzz test in CI: three updates that each leave the document reading the same
+# reloaded, then one shaped like someone typing (one client's next structs, deletions) after
+# which it does not. Typed edits must be checked too.
+TYPED_DIVERGING = [
+    bytes.fromhex(part)
+    for part in (
+        "02010708c5c6f8d9fb0901c6f8d9fb0902027b7d01ffffffffffffff0f05006401210118808040",
+        "0101ffffffffffffff0ffeffffff07040107636f6e74656e7402c3a901bab0938b04011464",
+        "0203bab0938b0405050107636f6e74656e74013185ffffffffffffff0f1c0131c60105c6f8d9fb0901"
+        "04626f6c64027b7d03ffffffffffffff0f08010107636f6e74656e74808040000285bab0938b0408"
+        "013101bab0938b04011464",
+        "0103ffffffffffffff0f0000640a05040107636f6e74656e740000",
+    )
+]
+
 CRASH_PROBE = """
 import sys
 from pycrdt import Doc
@@ -190,21 +205,55 @@ def peak_memory_kb(pid: int) -> int:
     return int(line.split()[1])
 
 
-def test_an_update_that_would_make_replicas_disagree_is_refused(app, document):
+@pytest.mark.parametrize("kind", ["any shape", "typed-looking"])
+def test_an_update_that_would_make_replicas_disagree_is_refused(app, document, kind):
     from tests.yjs_fuzz import real_edits
 
-    real, _ = real_edits(5, 60)
-    for update in [*real, *DIVERGING[:-1]]:
+    updates = [*real_edits(5, 60)[0], *DIVERGING] if kind == "any shape" else TYPED_DIVERGING
+    for update in updates[:-1]:
         append(app, document, update)
     text = read_text(app, document)
     with app.app_context(), pytest.raises(InvalidUpdate) as refused:
-        content.append_update(document, DIVERGING[-1])
+        content.append_update(document, updates[-1])
     assert "disagree" in str(refused.value)
     assert read_text(app, document) == text
+    assert reloaded_text(app, document) == text
+
+
+def reloaded_text(app, document_id: str) -> str:
+    """What a client that syncs the document from scratch reads."""
     with app.app_context():
         fresh = Doc()
-        fresh.apply_update(content.state_of(document))
-    assert str(fresh.get("content", type=Text)) == text
+        fresh.apply_update(content.state_of(document_id))
+    return str(fresh.get("content", type=Text))
+
+
+def test_a_stored_document_that_disagrees_takes_edits_and_is_repaired(app, document):
+    """What an older server let through: all four stored, the document now reads one way in
+    a replica and another once reloaded. An edit is not blamed for it: it is stored, and the
+    compaction it queues sets aside the update behind the disagreement."""
+    with app.app_context():
+        for update in TYPED_DIVERGING:
+            store.append(uuid.UUID(document), update)  # below the checks, as it was
+    typed = Doc()
+    typed.get("content", type=Text).insert(0, "ok ")  # a new client: no origin it could lack
+    assert append(app, document, typed.get_update()) == 5
+
+    with app.app_context():
+        from collab.documents.tasks import queue
+
+        assert queue().count == 1  # the compaction that finds the culprit
+    from tests.test_documents import work
+
+    work(app)
+    with app.app_context():
+        from collab.extensions import db
+
+        quarantined = [row.seq for row in db.session.query(QuarantinedUpdate).all()]
+    text = read_text(app, document)
+    assert 4 in quarantined and 5 not in quarantined
+    assert reloaded_text(app, document) == text
+    assert "ok " in text
 
 
 def test_a_stored_update_that_crashes_every_read_is_set_aside(app, client, alice, document):

@@ -255,7 +255,7 @@ def append_update(document_id: uuid.UUID | str, update: bytes) -> int:
         raise UpdateTooLarge(f"An update may not exceed {MAX_UPDATE_BYTES} bytes")
     answer = with_repair(document_id, lambda: try_update(document_id, update))
     seq = store_update(document_id, update, held=answer["held"])
-    if answer.get("diverged"):  # an earlier typed edit made copies disagree: find it
+    if answer.get("diverged"):  # it disagreed before this edit (as loaded): find the culprit
         log.error("document %s: its replica reads differently once reloaded", document_id)
         from collab.documents.tasks import enqueue_compaction
 

@@ -66,18 +66,6 @@ class UpdateShape:
             for client, clock in self.references
         )
 
-    def continues_one_author(self, state: dict[int, int]) -> bool:
-        """Whether this is the shape of someone typing: deletions only, or one client's new
-        structs starting exactly where the replica's knowledge of it ends, with origins the
-        replica has or the update brings."""
-        if len(self.sections) > 1:
-            return False
-        if self.sections:
-            client, start, _ = self.sections[0]
-            if start != state.get(client, 0):
-                return False
-        return self.looks_like_an_edit(state)
-
 
 class Reader:
     def __init__(self, data: bytes) -> None:
