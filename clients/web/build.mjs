@@ -13,16 +13,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 const outArg = process.argv.find((arg) => arg.startsWith("--outdir="));
 const outdir = resolve(outArg ? outArg.slice("--outdir=".length) : join(here, "../../collab/webapp/static"));
 
-// One copy of the libraries that hold state by identity (Yjs' types, lib0's encoders,
-// CodeMirror's facets), whichever package imports them: @collab/client is a linked folder
-// (file:../js) with a node_modules of its own.
-const SINGLETONS = /^(yjs|lib0|y-protocols|@codemirror\/state|@codemirror\/view)(\/.*)?$/;
-const dedupe = {
-  name: "dedupe",
+// Every bare import resolves from clients/web/node_modules, whoever imports it: one copy of
+// the libraries that hold state by identity (Yjs' types, lib0's encoders, CodeMirror's facets),
+// and the versions this lockfile pins. @collab/client is a linked folder (file:../js) whose
+// own node_modules, if a developer installed one there, is never used.
+const provider = resolve(here, "../js");
+const BARE = /^[^./]/;
+const shared = {
+  name: "shared-dependencies",
   setup(b) {
-    b.onResolve({ filter: SINGLETONS }, (args) => {
-      if (args.pluginData?.deduped) return undefined;
-      return b.resolve(args.path, { kind: args.kind, resolveDir: here, pluginData: { deduped: true } });
+    b.onResolve({ filter: BARE }, (args) => {
+      if (args.pluginData?.shared || !args.importer.startsWith(provider + "/")) return undefined;
+      return b.resolve(args.path, { kind: args.kind, resolveDir: here, pluginData: { shared: true } });
     });
   },
 };
@@ -39,7 +41,7 @@ await build({
   legalComments: "eof",
   charset: "utf8",
   logLevel: "warning",
-  plugins: [dedupe],
+  plugins: [shared],
 });
 await build({ entryPoints: { app: join(here, "src/app.css") }, outdir, bundle: true, minify: true, logLevel: "warning" });
 await copyFile(join(here, "index.html"), join(outdir, "index.html"));

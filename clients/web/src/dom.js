@@ -44,11 +44,12 @@ export function formValues(form) {
 export function onSubmit(form, status, action) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const values = formValues(form); // before disabling: disabled fields are not in FormData
     const controls = [...form.elements];
     controls.forEach((control) => (control.disabled = true));
     fill(status);
     try {
-      await action(formValues(form));
+      await action(values);
     } catch (error) {
       fill(status, errorBox(error.message));
     } finally {
@@ -63,12 +64,4 @@ export function timeAgo(iso) {
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
   return new Date(iso).toLocaleDateString();
-}
-
-/** A stable colour per user id (for carets and presence dots). */
-export function userColor(id) {
-  let hash = 0;
-  for (const char of String(id)) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-  const hue = hash % 360;
-  return { color: `hsl(${hue}, 70%, 40%)`, colorLight: `hsla(${hue}, 70%, 40%, 0.2)` };
 }

@@ -18,6 +18,15 @@ export function jobPanel({ workspaceId, text, canRun }) {
   let languages = [];
   let current = null; // {id, status, chunks: Map seq -> {stream, chunk}}
   let stopped = false;
+  const belongs = new Map(); // job id -> Promise<boolean>: is it a job of this workspace?
+
+  /** Job events for this socket include our own jobs elsewhere: ask the API once per job. */
+  function ofThisWorkspace(id) {
+    if (!belongs.has(id)) {
+      belongs.set(id, get(`/jobs/${id}`).then((job) => job.workspace_id === workspaceId, () => false));
+    }
+    return belongs.get(id);
+  }
 
   function refresh() {
     const allowed = canRun();
@@ -28,7 +37,7 @@ export function jobPanel({ workspaceId, text, canRun }) {
   async function loadLanguages() {
     try {
       languages = await get("/languages");
-      fill(select, languages.map((lang) => h("option", { value: lang.name }, `${lang.name} (${lang.version})`)));
+      fill(select, languages.length ? languages.map((lang) => h("option", { value: lang.name }, `${lang.name} (${lang.version})`)) : h("option", {}, "no runner"));
     } catch (error) {
       fill(select, h("option", {}, "unavailable"));
       fill(header, errorBox(error.message));
@@ -82,6 +91,7 @@ export function jobPanel({ workspaceId, text, canRun }) {
     run.disabled = true;
     try {
       const job = await post("/jobs", { language: select.value, code, workspace_id: workspaceId });
+      belongs.set(job.id, Promise.resolve(true));
       follow(job.id, job.status);
       showHeader();
     } catch (error) {
@@ -102,6 +112,7 @@ export function jobPanel({ workspaceId, text, canRun }) {
       try {
         const [latest] = await get(`/jobs?workspace_id=${workspaceId}&limit=1`);
         if (latest && !current) {
+          belongs.set(latest.id, Promise.resolve(true));
           follow(latest.id, latest.status);
           await reconcile(latest.id);
         }
@@ -109,13 +120,15 @@ export function jobPanel({ workspaceId, text, canRun }) {
         // the panel stays empty; Run still works
       }
     },
-    status({ job_id, status, outcome }) {
+    async status({ job_id, status, outcome }) {
+      if (!(await ofThisWorkspace(job_id)) || stopped) return;
       const job = follow(job_id, status);
       Object.assign(job, { status, outcome });
       showHeader();
       if (DONE.has(status)) reconcile(job_id);
     },
-    output({ job_id, seq, stream, chunk }) {
+    async output({ job_id, seq, stream, chunk }) {
+      if (!(await ofThisWorkspace(job_id)) || stopped) return;
       const job = follow(job_id, "running");
       job.chunks.set(seq, { stream, chunk });
       renderOutput();

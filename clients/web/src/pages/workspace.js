@@ -2,8 +2,8 @@
 // @collab/client), who is here, Run (a job streaming its output to everyone in the workspace)
 // and the project's activity feed.
 
-import { CollabClient } from "@collab/client";
-import { h, fill, errorBox, onSubmit, userColor } from "../dom.js";
+import { CollabClient, colorFor } from "@collab/client";
+import { h, fill, errorBox, onSubmit } from "../dom.js";
 import { get, post, patch } from "../api.js";
 import { session } from "../session.js";
 import { createEditor } from "../editor.js";
@@ -131,8 +131,10 @@ class WorkspaceView {
     this.ws.on("presence", () => this.renderPeople());
     this.ws.on("revoked", (event) => this.revoked(event));
     this.ws.on("role-changed", ({ role }) => this.setRole(role));
-    this.ws.on("job:status", (job) => this.jobs.status(job));
-    this.ws.on("job:output", (chunk) => this.jobs.output(chunk));
+    // Job events reach this socket for our own jobs (anywhere) and for this workspace's: the
+    // panel keeps this workspace's (it asks the API once about a job it does not know).
+    this.client.on("job:status", (job) => this.jobs.status(job));
+    this.client.on("job:output", (chunk) => this.jobs.output(chunk));
     this.renderPeople();
     this.jobs.showLatest();
     this.timers.push(setInterval(() => this.poll(), POLL_MS));
@@ -204,12 +206,12 @@ class WorkspaceView {
     this.editor = null;
     for (const other of this.docs.values()) other.awareness.setLocalStateField("cursor", null);
     fill(this.editorHost, h("p", { class: "muted pad" }, "Loading…"));
+    // User Timing marks: how long a document takes from opening to its editor (bench/browser).
+    performance.mark(`collab:open:${docId}`);
     let doc = this.docs.get(docId);
     if (!doc) {
-      doc = this.ws.document(docId);
+      doc = this.ws.document(docId); // its awareness carries our name and colour (colorFor)
       this.docs.set(docId, doc);
-      const me = session.user;
-      doc.awareness.setLocalStateField("user", { name: me.username, ...userColor(me.id) });
     }
     try {
       await doc.whenSynced;
@@ -220,6 +222,7 @@ class WorkspaceView {
     if (this.activeId !== docId || this.stopped) return;
     this.editorHost.replaceChildren();
     this.editor = createEditor(this.editorHost, doc, { editable: this.canEdit });
+    performance.measure(`collab:ready:${docId}`, `collab:open:${docId}`);
   }
 
   activeText() {
@@ -234,14 +237,13 @@ class WorkspaceView {
       entries.length
         ? entries.map((entry) => {
             const doc = this.documents.find((d) => d.id === entry.doc_id);
+            const where = [entry.status && entry.status !== "active" ? entry.status : null, doc ? `in ${doc.name}` : null].filter(Boolean).join(" · ");
             return h(
               "li",
               { "data-user-id": entry.user_id },
-              h("span", { class: "dot", style: `background:${userColor(entry.user_id).color}` }),
-              entry.username,
-              entry.user_id === session.user.id ? h("span", { class: "muted" }, " (you)") : null,
-              entry.status && entry.status !== "active" ? h("span", { class: "muted" }, ` · ${entry.status}`) : null,
-              doc ? h("span", { class: "muted" }, ` · ${doc.name}`) : null,
+              h("span", { class: "dot", style: `background:${colorFor(entry.user_id).color}` }),
+              h("span", { class: "name" }, entry.username, entry.user_id === session.user.id ? h("span", { class: "muted" }, " (you)") : null),
+              where ? h("span", { class: "where" }, where) : null,
             );
           })
         : h("li", { class: "muted" }, "Nobody"),
