@@ -24,6 +24,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
@@ -325,10 +326,13 @@ def test_a_viewer_cannot_type_and_a_removed_member_is_told(web_pair, pages, trio
     carol.until(lambda: carol.editor_text() == "shared text", 5)
     content = carol.find(".cm-content")
     assert content.get_attribute("contenteditable") == "false"
-    carol.find_text(".doc-title", "read-only")
+    assert carol.find(".doc-title .badge").get_attribute("textContent") == "read-only"
+    assert not carol.driver.find_element(
+        By.CSS_SELECTOR, "[data-testid=new-document]"
+    ).is_displayed()
     assert carol.find("[data-testid=run]").get_attribute("disabled") is not None
-    content.click()
-    content.send_keys(" carol was here")
+    content.click()  # keystrokes sent to whatever has the focus, as a person's would be
+    ActionChains(carol.driver).send_keys(" carol was here").perform()
     time.sleep(0.5)
     assert carol.editor_text() == "shared text"
     assert alice.editor_text() == "shared text"
@@ -369,13 +373,15 @@ def test_run_streams_the_output_into_both_pages(web_pair, pages, trio, job_worke
     assert "python" in [language["name"] for language in languages]
     alice = open_workspace(pages(web_pair[0], "alice"), trio.alice, trio.path)
     bob = open_workspace(pages(web_pair[1], "bob"), trio.bob, trio.path)
-    alice.type("import time\nfor i in range(3):\n")
-    alice.type("print('line', i, flush=True); time.sleep(0.3)")
-    bob.until(lambda: "time.sleep(0.3)" in (bob.editor_text() or ""), 5)
+    alice.type("import time\nfor i in range(3):\n    print('line', i, flush=True); time.sleep(0.5)")
+    bob.until(lambda: "time.sleep(0.5)" in (bob.editor_text() or ""), 5)
     alice.find("[data-testid=language] option[value=python]").click()
     alice.find("[data-testid=run]").click()
-    for page in (alice, bob):
-        page.find_text("[data-testid=output]", "line 0", 30)
+    # Live: bob reads the first line while the program still runs (the rest comes 1 s later).
+    output = bob.find("[data-testid=output]")
+    partial = bob.until(lambda: "line 0" in output.text and output.text, 30)
+    assert "line 2" not in partial, "the output arrived all at once, not streamed"
+    bob.shot("streaming")
     for page in (alice, bob):
         page.find_text("[data-testid=output]", "line 2", 30)
         page.find_text("[data-testid=job-state]", "completed", 30)

@@ -55,7 +55,8 @@ export function jobPanel({ workspaceId, text, canRun }) {
 
   function showHeader(extra = "") {
     if (!current) return fill(header);
-    header.className = `job-head ${current.status}`;
+    const failed = current.outcome && current.outcome !== "success";
+    header.className = `job-head ${current.status}${failed ? " unsuccessful" : ""}`;
     fill(header, `Job ${current.id.slice(0, 8)}: `, h("strong", { "data-testid": "job-state" }, current.outcome ? `${current.status} (${current.outcome.replaceAll("_", " ")})` : current.status), extra);
   }
 
