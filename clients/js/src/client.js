@@ -67,6 +67,8 @@ export class CollabClient extends Emitter {
     this._retryTimer = null
     /** @type {Promise<string> | null} */
     this._renewing = null
+    /** @type {Promise<string> | null} */
+    this._fetching = null
     this._connectAttempts = 0
     const volatile = (/** @type {string} */ event) => (/** @type {any} */ payload) => {
       this.emitAck(event, payload).then((ack) => {
@@ -211,11 +213,10 @@ export class CollabClient extends Emitter {
    */
   renewToken (reason = 'scheduled') {
     if (this._renewing) return this._renewing
-    const getToken = this.options.getToken
-    if (!getToken) return Promise.reject(new CollabError('token_expired', 'No getToken to renew the token with'))
+    if (!this.options.getToken) return Promise.reject(new CollabError('token_expired', 'No getToken to renew the token with'))
     this._renewing = (async () => {
       try {
-        const token = await getToken()
+        const token = await this._fetchToken()
         const ack = await this.emitAck('auth:refresh', { token })
         if (!ack.ok) throw errorOf(ack)
         this.token = token
@@ -267,8 +268,26 @@ export class CollabClient extends Emitter {
 
   /** @returns {Promise<string>} */
   async _tokenForConnect () {
-    if (this.options.getToken) this.token = await this.options.getToken()
+    if (this.options.getToken) this.token = await this._fetchToken()
     return /** @type {string} */ (this.token)
+  }
+
+  /**
+   * One getToken() call at a time (a refresh-token rotation must not run twice at once).
+   * @returns {Promise<string>}
+   */
+  _fetchToken () {
+    if (!this._fetching) {
+      const getToken = /** @type {() => Promise<string> | string} */ (this.options.getToken)
+      this._fetching = Promise.resolve()
+        .then(() => getToken())
+        .then((token) => {
+          if (typeof token !== 'string' || !token) throw new CollabError('unauthorized', 'getToken gave no token')
+          return token
+        })
+        .finally(() => { this._fetching = null })
+    }
+    return this._fetching
   }
 
   _onConnect () {

@@ -55,38 +55,39 @@ export async function api (base, token, method, path, body, expected = [200, 201
 }
 
 /**
- * A registered, logged-in user. `loginAt`: the instance that issues the tokens (B: short).
- * `user.getToken()` swaps the refresh token for a new pair (rotation), as a web app does.
+ * A registered user, logged in at `loginAt` (the instance that issues its tokens: B issues
+ * short-lived ones). `user.getToken()` swaps the refresh token for a new pair (rotation),
+ * as a web app does, and counts the calls in `user.renewals`.
  */
 export async function makeUser (prefix = 'user', loginAt = env.A) {
   const username = `${prefix}-${randomUUID().slice(0, 8)}`
   const email = `${username}@example.com`
   const password = 'correct horse battery'
-  await api(env.A, null, 'POST', '/auth/register', { email, username, password })
-  const tokens = await api(loginAt, null, 'POST', '/auth/login', { email, password })
-  const me = await api(env.A, tokens.access_token, 'GET', '/auth/me')
-  const user = {
-    id: me.id,
-    username,
-    email,
-    token: tokens.access_token,
-    refresh: tokens.refresh_token,
-    renewals: 0,
-    async getToken () {
-      const fresh = await api(loginAt, null, 'POST', '/auth/refresh', { refresh_token: user.refresh })
-      user.token = fresh.access_token
-      user.refresh = fresh.refresh_token
-      user.renewals++
-      return user.token
-    }
+  const registered = await api(env.A, null, 'POST', '/auth/register', { email, username, password })
+  const user = { id: registered.id, username, email, password, renewals: 0 }
+  await logIn(user, loginAt)
+  return user
+}
+
+/** A new session for `user`, its tokens issued by the instance `base`. */
+export async function logIn (user, base) {
+  const tokens = await api(base, null, 'POST', '/auth/login', { email: user.email, password: user.password })
+  user.token = tokens.access_token
+  user.refresh = tokens.refresh_token
+  user.getToken = async () => {
+    const fresh = await api(base, null, 'POST', '/auth/refresh', { refresh_token: user.refresh })
+    user.token = fresh.access_token
+    user.refresh = fresh.refresh_token
+    user.renewals++
+    return user.token
   }
   return user
 }
 
 /** A project with an owner, a collaborator and a viewer; one workspace, one document. */
-export async function makeTeam ({ loginAt = env.A } = {}) {
+export async function makeTeam () {
   const [owner, collaborator, viewer] = await Promise.all([
-    makeUser('owner', loginAt), makeUser('collab', loginAt), makeUser('viewer', loginAt)
+    makeUser('owner'), makeUser('collab'), makeUser('viewer')
   ])
   const project = await api(env.A, owner.token, 'POST', '/projects', { name: 'Provider tests' })
   const pid = project.id
