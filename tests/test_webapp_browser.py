@@ -159,6 +159,8 @@ def pages(request) -> Iterator:
     """`open_page(instance, who)`: a fresh browser per person; all quit at the end."""
     drivers = []
     prefix = request.node.name.removeprefix("test_")[:40]
+    for old in ARTIFACTS.glob(f"{prefix}-*.png"):  # this test's screenshots of an earlier run
+        old.unlink()
 
     def open_page(instance, who: str) -> Page:
         driver = new_driver()

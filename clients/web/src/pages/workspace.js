@@ -144,7 +144,8 @@ class WorkspaceView {
   }
 
   showStatus(state) {
-    const words = { connected: "Live", connecting: "Reconnecting…", disconnected: "Offline: reconnecting…", failed: "Not connected" };
+    if (this.revokedAlready) state = "closed"; // closed by us: nothing reconnects any more
+    const words = { connected: "Live", connecting: "Reconnecting…", disconnected: "Offline: reconnecting…", failed: "Not connected", closed: "Not connected" };
     this.status.className = `status ${state}`;
     fill(this.status, words[state] || state);
   }
@@ -264,6 +265,7 @@ class WorkspaceView {
     fill(this.editorHost);
     fill(this.people);
     this.element.classList.add("gone");
+    this.showStatus("closed");
   }
 
   teardown() {
