@@ -128,6 +128,7 @@ def register_blueprints(app: Flask) -> None:
     from collab.jobs.routes import blp as jobs
     from collab.observability.routes import blp as metrics
     from collab.projects.routes import blp as projects
+    from collab.webapp.routes import blp as webapp
     from collab.workspaces.routes import blp as workspaces
 
     blueprints = (auth, projects, workspaces, documents, collaborators, activity, admin, jobs)
@@ -136,3 +137,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health)
     app.register_blueprint(metrics)
     app.register_blueprint(swagger_ui)
+    app.register_blueprint(webapp)

@@ -1,0 +1,124 @@
+"""The browser/Node Yjs provider (clients/js, npm package @collab/client) against two real web
+instances on the suite's database and Redis.
+
+The scenarios are node:test files in clients/js/test/ (converging clients, offline edits, a
+pub/sub message really lost, a token expiring mid-session, a viewer, a removed member, remote
+cursors in Awareness). They seed their users, projects and documents through the REST API of
+the instances, whose URLs they get from the environment:
+
+- COLLAB_URL_A: an instance as configured by default;
+- COLLAB_URL_B: one whose logins issue access tokens of COLLAB_SHORT_TOKEN_SECONDS (it
+  accepts every token, like A: they share the key);
+- COLLAB_REDIS_URL: the Redis both use (the gap test kills its pub/sub connections).
+
+The package's dependencies are pinned in clients/js/package-lock.json and installed with
+`npm ci` when clients/js/node_modules is missing or does not match the lockfile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.realtime_support import WebInstance
+
+PACKAGE = Path(__file__).parent.parent / "clients" / "js"
+NODE = shutil.which("node")
+NPM_CI_SECONDS = 300
+NODE_TEST_SECONDS = 480
+SHORT_TOKEN_SECONDS = 5
+
+pytestmark = pytest.mark.skipif(
+    NODE is None, reason="node is not installed: the provider's tests are JavaScript"
+)
+
+
+def node_modules_match_the_lockfile() -> bool:
+    """Every package of package-lock.json is installed at its locked version."""
+    installed = PACKAGE / "node_modules" / ".package-lock.json"
+    if not installed.exists():
+        return False
+    locked = json.loads((PACKAGE / "package-lock.json").read_text())["packages"]
+    present = json.loads(installed.read_text())["packages"]
+    return all(
+        present.get(path, {}).get("version") == package["version"]
+        and (PACKAGE / path / "package.json").exists()
+        for path, package in locked.items()
+        if path and not package.get("optional")
+    )
+
+
+@pytest.fixture(scope="module")
+def package_installed() -> None:
+    """clients/js/node_modules as locked: `npm ci` once if it is missing or out of date."""
+    if node_modules_match_the_lockfile():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("clients/js/node_modules is missing and npm is not installed to run `npm ci`")
+    command = [npm, "ci", "--no-audit", "--no-fund"]
+    try:
+        done = run(command, NPM_CI_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`npm ci` in {PACKAGE} took more than {NPM_CI_SECONDS} s (is the registry up?)")
+    if done.returncode != 0 or not node_modules_match_the_lockfile():
+        pytest.fail(f"`npm ci` failed (exit {done.returncode}):\n{output(done)}")
+
+
+def run(command: list[str], timeout: float, env: dict[str, str] | None = None):
+    return subprocess.run(
+        command,
+        cwd=PACKAGE,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def output(done: subprocess.CompletedProcess) -> str:
+    return f"{done.stdout[-20000:]}\n{done.stderr[-8000:]}"
+
+
+@pytest.fixture(scope="module")
+def two_instances(app, base_env):
+    """A and B on one database and Redis; B's logins issue short-lived access tokens."""
+    env = {**base_env, "RATELIMIT_ENABLED": "false"}
+    started = [WebInstance(env)]
+    try:
+        started.append(WebInstance({**env, "ACCESS_TOKEN_EXPIRES": str(SHORT_TOKEN_SECONDS)}))
+        yield started
+    finally:
+        for instance in started:
+            instance.stop()
+
+
+def test_the_package_typechecks(package_installed):
+    """Its JSDoc types hold (`tsc --noEmit` with checkJs, strict)."""
+    tsc = str(PACKAGE / "node_modules" / "typescript" / "bin" / "tsc")
+    done = run([NODE, tsc, "-p", "tsconfig.json", "--noEmit"], 120)
+    assert done.returncode == 0, output(done)
+
+
+def test_the_provider_against_two_instances(package_installed, two_instances, redis_url):
+    a, b = two_instances
+    env = {
+        "COLLAB_URL_A": a.url,
+        "COLLAB_URL_B": b.url,
+        "COLLAB_REDIS_URL": redis_url,
+        "COLLAB_SHORT_TOKEN_SECONDS": str(SHORT_TOKEN_SECONDS),
+    }
+    command = [NODE, "--test", "--test-concurrency=1", "--test-reporter=spec", "test/"]
+    try:
+        done = run(command, NODE_TEST_SECONDS, env)
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"node --test ran over {NODE_TEST_SECONDS} s:\n{timeout.stdout}")
+    assert done.returncode == 0, output(done)
+    # Every scenario ran: none skipped (a scenario needing a server never skips silently).
+    assert "# fail 0" in done.stdout or "ℹ fail 0" in done.stdout, output(done)
+    assert "skipped 0" in done.stdout, output(done)
