@@ -1,0 +1,30 @@
+/**
+ * Sends volatile messages (cursors, presence) under a rate: a token bucket like the
+ * server's, and per key only the latest message waits (an older cursor is worthless).
+ */
+export class KeyedThrottle {
+    /**
+     * @param {number} rate messages per second
+     * @param {number} burst
+     * @param {(payload: any) => void} send
+     */
+    constructor(rate: number, burst: number, send: (payload: any) => void);
+    rate: number;
+    burst: number;
+    send: (payload: any) => void;
+    tokens: number;
+    updated: number;
+    /** @type {Map<string, any>} */
+    waiting: Map<string, any>;
+    /** @type {ReturnType<typeof setTimeout> | null} */
+    timer: ReturnType<typeof setTimeout> | null;
+    /**
+     * @param {string} key
+     * @param {any} payload
+     */
+    push(key: string, payload: any): void;
+    /** @param {(key: string) => boolean} predicate */
+    drop(predicate: (key: string) => boolean): void;
+    _drain(): void;
+    clear(): void;
+}
