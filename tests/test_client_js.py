@@ -33,7 +33,7 @@ NODE = shutil.which("node")
 NPM_CI_SECONDS = 300
 NODE_TEST_SECONDS = 480
 SHORT_TOKEN_SECONDS = 5
-MIN_NODE_TESTS = 19  # the scenarios in clients/js/test/
+MIN_NODE_TESTS = 20  # the scenarios in clients/js/test/
 
 pytestmark = pytest.mark.skipif(
     NODE is None, reason="node is not installed: the provider's tests are JavaScript"

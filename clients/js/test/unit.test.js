@@ -61,3 +61,21 @@ test('the throttle keeps to its rate and sends only the latest message per key',
   assert.ok(times[4] < 20, 'a burst of 5')
   assert.ok(times[24] >= 950, `the other 20 at 20/s take a second (${times[24]} ms)`)
 })
+
+test("the throttle sends a key's next message only once the previous one is acknowledged", async () => {
+  const sent = []
+  const acks = []
+  const throttle = new KeyedThrottle(100, 100, (payload) => {
+    sent.push(payload)
+    return new Promise((resolve) => acks.push(resolve))
+  })
+  throttle.push('doc', 1)
+  throttle.push('doc', 2)
+  throttle.push('doc', 3)
+  throttle.push('other', 'x')
+  assert.deepEqual(sent, [1, 'x'], 'one in flight per key')
+  acks.shift()()
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  assert.deepEqual(sent, [1, 'x', 3], 'then only the latest')
+  throttle.clear()
+})

@@ -1,21 +1,25 @@
 /**
  * Sends volatile messages (cursors, presence) under a rate: a token bucket like the
- * server's, and per key only the latest message waits (an older cursor is worthless).
+ * server's, and per key only the latest message waits (an older cursor is worthless). A key's
+ * next message waits for the previous one's ack: the server handles events concurrently, so
+ * two in flight could be relayed in the wrong order and leave an old cursor showing.
  */
 export class KeyedThrottle {
     /**
      * @param {number} rate messages per second
      * @param {number} burst
-     * @param {(payload: any) => void} send
+     * @param {(payload: any) => (Promise<unknown> | void)} send
      */
-    constructor(rate: number, burst: number, send: (payload: any) => void);
+    constructor(rate: number, burst: number, send: (payload: any) => (Promise<unknown> | void));
     rate: number;
     burst: number;
-    send: (payload: any) => void;
+    send: (payload: any) => (Promise<unknown> | void);
     tokens: number;
     updated: number;
     /** @type {Map<string, any>} */
     waiting: Map<string, any>;
+    /** @type {Set<string>} keys whose message is in flight */
+    inflight: Set<string>;
     /** @type {ReturnType<typeof setTimeout> | null} */
     timer: ReturnType<typeof setTimeout> | null;
     /**
