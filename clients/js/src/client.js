@@ -70,11 +70,10 @@ export class CollabClient extends Emitter {
     /** @type {Promise<string> | null} */
     this._fetching = null
     this._connectAttempts = 0
-    const volatile = (/** @type {string} */ event) => (/** @type {any} */ payload) => {
+    const volatile = (/** @type {string} */ event) => (/** @type {any} */ payload) =>
       this.emitAck(event, payload).then((ack) => {
         if (!ack.ok && ack.error.code === 'token_expired') this.renewToken('token_expired').catch(() => {})
       })
-    }
     this._cursors = new KeyedThrottle(this.options.cursorRate, this.options.cursorRate, volatile('cursor:update'))
     this._presence = new KeyedThrottle(this.options.presenceRate, 2, volatile('presence:update'))
   }

@@ -1,12 +1,14 @@
 /**
  * Sends volatile messages (cursors, presence) under a rate: a token bucket like the
- * server's, and per key only the latest message waits (an older cursor is worthless).
+ * server's, and per key only the latest message waits (an older cursor is worthless). A key's
+ * next message waits for the previous one's ack: the server handles events concurrently, so
+ * two in flight could be relayed in the wrong order and leave an old cursor showing.
  */
 export class KeyedThrottle {
   /**
    * @param {number} rate messages per second
    * @param {number} burst
-   * @param {(payload: any) => void} send
+   * @param {(payload: any) => (Promise<unknown> | void)} send
    */
   constructor (rate, burst, send) {
     this.rate = rate
@@ -16,6 +18,8 @@ export class KeyedThrottle {
     this.updated = Date.now()
     /** @type {Map<string, any>} */
     this.waiting = new Map()
+    /** @type {Set<string>} keys whose message is in flight */
+    this.inflight = new Set()
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.timer = null
   }
@@ -39,13 +43,23 @@ export class KeyedThrottle {
     const now = Date.now()
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.updated) / 1000) * this.rate)
     this.updated = now
-    while (this.waiting.size > 0 && this.tokens >= 1) {
-      const [key, payload] = /** @type {[string, any]} */ (this.waiting.entries().next().value)
+    for (const [key, payload] of [...this.waiting]) {
+      if (this.tokens < 1) break
+      if (this.inflight.has(key)) continue
       this.waiting.delete(key)
       this.tokens -= 1
-      this.send(payload)
+      const sent = this.send(payload)
+      if (sent && typeof sent.then === 'function') {
+        this.inflight.add(key)
+        const done = () => {
+          this.inflight.delete(key)
+          this._drain()
+        }
+        sent.then(done, done)
+      }
     }
-    if (this.waiting.size > 0 && this.timer === null) {
+    const ready = [...this.waiting.keys()].some((key) => !this.inflight.has(key))
+    if (ready && this.timer === null) {
       const wait = Math.ceil(((1 - this.tokens) / this.rate) * 1000)
       this.timer = setTimeout(() => {
         this.timer = null
@@ -56,6 +70,7 @@ export class KeyedThrottle {
 
   clear () {
     this.waiting.clear()
+    this.inflight.clear()
     if (this.timer !== null) clearTimeout(this.timer)
     this.timer = null
   }

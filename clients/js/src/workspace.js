@@ -59,7 +59,10 @@ export class Workspace extends Emitter {
     if (!doc) {
       doc = new CollabDocument(this, docId)
       this.documents.set(docId, doc)
-      if (this.joined) doc._sync()
+      if (this.joined) {
+        doc._sync()
+        doc._onJoined()
+      }
     }
     return doc
   }

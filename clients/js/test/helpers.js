@@ -193,6 +193,14 @@ export async function startProxy (targetUrl) {
   }
 }
 
+/** Whether a RESP reply (simple, or an array of bulk strings) has arrived whole. */
+const complete = (reply) => {
+  if (!reply.startsWith('*')) return true
+  const lines = reply.split('\r\n')
+  const count = Number(lines[0].slice(1))
+  return count <= 0 || lines.length - 2 >= count * 2
+}
+
 /** One command to the Redis at `url` (RESP over a plain socket); its reply as text. */
 export function redisCommand (url, ...args) {
   const { hostname, port } = new URL(url)
@@ -202,7 +210,7 @@ export function redisCommand (url, ...args) {
     let reply = ''
     socket.on('data', (chunk) => {
       reply += chunk.toString('utf8')
-      if (reply.endsWith('\r\n')) {
+      if (reply.endsWith('\r\n') && complete(reply)) {
         socket.end()
         if (reply.startsWith('-')) reject(new Error(`redis: ${reply.trim()}`))
         else resolve(reply.trim())
