@@ -569,6 +569,8 @@ def test_job_events_reach_members_in_the_room_and_never_outsiders(app, instances
         with app.app_context():  # what the worker does, through the same emitter
             job_tasks.broadcast_status(job)
         status = member.wait_for("job:status")
-        assert status == {"job_id": job.id, "status": "running", "outcome": None}
+        assert status == {
+            "job_id": job.id, "status": "running", "outcome": None, "workspace_id": team.wid,
+        }  # fmt: skip
         time.sleep(0.5)
         assert outsider.received["job:status"] == []

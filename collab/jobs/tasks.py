@@ -271,6 +271,8 @@ def broadcast_status(job: JobDocument) -> None:
 
 
 def broadcast(job: JobDocument, event: str, payload: dict) -> None:
+    # workspace_id lets a client that is in several workspaces route the event to one.
+    payload = {**payload, "workspace_id": job.workspace_id}
     rooms = [f"user:{job.user_id}"]
     if job.workspace_id:
         rooms.append(f"workspace:{job.workspace_id}")

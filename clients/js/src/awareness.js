@@ -81,11 +81,25 @@ export const encodePosition = (position) => {
  */
 export const decodePosition = (value, ytext) => {
   if (typeof value === 'number') {
-    return Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(ytext, value))
+    return asReceived(Y.createRelativePositionFromTypeIndex(ytext, value))
   }
   if (value.length === 0) return null
-  return Y.relativePositionToJSON(Y.decodeRelativePosition(value))
+  return asReceived(Y.decodeRelativePosition(value))
 }
+
+/**
+ * A relative position as another client's awareness would deliver it (y-websocket sends
+ * states through JSON.stringify, which keeps null fields): y-codemirror.next passes it as is
+ * to Y.createAbsolutePositionFromRelativePosition, which reads `type` and `item` and fails on
+ * the undefined that Y.relativePositionToJSON leaves for them.
+ * @param {Y.RelativePosition} position
+ */
+const asReceived = (position) => ({
+  type: null,
+  tname: null,
+  item: null,
+  ...Y.relativePositionToJSON(position)
+})
 
 /**
  * Set (or with null remove) a remote client's state, as if its awareness update arrived:

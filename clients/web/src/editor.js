@@ -16,35 +16,10 @@ const theme = EditorView.theme({
   ".cm-ySelectionCaret": { zIndex: "2" },
 });
 
-/**
- * @collab/client 0.1.0 puts remote cursors in the awareness as Y.relativePositionToJSON objects,
- * which leave out a null `item` and `type`; y-codemirror.next 0.3.6 hands them straight to
- * Y.createAbsolutePositionFromRelativePosition, which needs those null (else its plugin crashes
- * and no remote caret shows). Completed in place, before the binding's own listener runs.
- */
-function completeRemoteCursors(awareness) {
-  const complete = (ids) => {
-    for (const id of ids) {
-      const cursor = awareness.getStates().get(id)?.cursor;
-      for (const position of cursor ? [cursor.anchor, cursor.head] : []) {
-        if (position && typeof position === "object") {
-          position.item ??= null;
-          position.type ??= null;
-        }
-      }
-    }
-  };
-  const listener = ({ added, updated }) => complete([...added, ...updated]);
-  complete([...awareness.getStates().keys()]);
-  awareness.on("change", listener);
-  return () => awareness.off("change", listener);
-}
-
 /** `editable`: false for a viewer. Returns {view, setEditable(bool), destroy()}. */
 export function createEditor(parent, doc, { editable }) {
   const ytext = doc.ydoc.getText("content");
   const undoManager = new Y.UndoManager(ytext);
-  const stopCompleting = completeRemoteCursors(doc.awareness);
   const access = new Compartment();
   const accessOf = (canEdit) => [EditorState.readOnly.of(!canEdit), EditorView.editable.of(canEdit)];
   const view = new EditorView({
@@ -71,7 +46,6 @@ export function createEditor(parent, doc, { editable }) {
     },
     destroy() {
       view.destroy();
-      stopCompleting();
       undoManager.destroy();
     },
   };
