@@ -465,6 +465,33 @@ def test_presence_diffs_and_cursors_cross_instances(instances, client, team):
         owner.wait_for("presence:diff", lambda d: team.viewer.id in d["left"])
 
 
+def presence_seen(client: Client, ack: dict, workspace_id: str) -> set[str]:
+    """Who `client` believes is present: its join's snapshot, then every diff it received."""
+    present = {entry["user_id"] for entry in ack["presence"]}
+    for diff in client.received["presence:diff"]:
+        if diff["workspace_id"] == workspace_id:
+            present |= {entry["user_id"] for entry in diff["joined"] + diff["updated"]}
+            present -= set(diff["left"])
+    return present
+
+
+def test_someone_who_joins_and_leaves_within_one_batch_leaves_no_ghost(instances, team):
+    """Five tries, so that one at least falls inside one 0.1 s batch: the observer's join
+    snapshot sees the visitor, whose joining and leaving cancelled out in that batch's diff."""
+    with connected(instances[0].url, team.owner.access_token) as owner:
+        join(owner, team)
+        for _ in range(5):
+            visitor = Client(instances[0].url, team.viewer.access_token)
+            join(visitor, team)
+            with connected(instances[0].url, team.collaborator.access_token) as observer:
+                ack = join(observer, team)
+                visitor.close()
+                deadline = time.monotonic() + 3
+                while team.viewer.id in presence_seen(observer, ack, team.wid):
+                    assert time.monotonic() < deadline, "the visitor stays present for good"
+                    time.sleep(0.05)
+
+
 def test_cursor_updates_are_throttled_per_connection(instances, team):
     with connected(instances[0].url, team.viewer.access_token) as viewer:
         join(viewer, team)

@@ -180,13 +180,15 @@ def owner_of(workspace_id: str, user_id, sid: str) -> str | None:
 def emit_diffs() -> None:
     for workspace_id, users in diffs.take().items():
         payload = {"workspace_id": workspace_id, "joined": [], "left": [], "updated": []}
+        # Every user touched in the batch is announced in their final state, even when it
+        # equals the one before: a client that joined meanwhile got a snapshot of the moment
+        # (say, someone who joined and left within the batch) that only this corrects.
         for user_id, (before, after) in users.items():
             if not after:
-                if before:
-                    payload["left"].append(user_id)
+                payload["left"].append(user_id)
             elif not before:
                 payload["joined"].append(json.loads(after))
-            elif before != after:
+            else:
                 payload["updated"].append(json.loads(after))
         if payload["joined"] or payload["left"] or payload["updated"]:
             emitter().emit("presence:diff", payload, to=room(workspace_id))
