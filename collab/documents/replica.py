@@ -49,11 +49,12 @@ from collab.documents import ipc, wire
 NOT_OURS = (KeyboardInterrupt, SystemExit)
 # Whether an edit leaves the document reading the same once encoded and loaded again, and
 # when applied before the rest of the document, costs two full loads (~1 ms each for 2,000
-# typed characters, ~13 ms at 256 KiB of a much edited text). So it is checked for every edit that does not look like a client's (a clock
-# gap, an origin the replica lacks: wire.UpdateShape.looks_like_an_edit), and for every edit
-# of a document up to FULL_CHECK_BYTES. Fuzzing found typed-looking edits that diverge too,
-# so none is exempt there. Above it, only the former (the rest is left to compaction, whose
-# checked snapshot finds and sets aside an update that made copies disagree: tasks.py).
+# typed characters, ~13 ms at 256 KiB of a much edited text). So it is checked for every
+# edit that does not look like a client's (a clock gap, an origin the replica lacks:
+# wire.UpdateShape.looks_like_an_edit), and for every edit of a document up to
+# FULL_CHECK_BYTES. Fuzzing found typed-looking edits that diverge too, so none is exempt
+# there. Above it, only the former (the rest is left to compaction, whose checked snapshot
+# finds and sets aside an update that made copies disagree: tasks.py).
 FULL_CHECK_BYTES = 128 * 1024
 PR_SET_PDEATHSIG = 1
 
