@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from collab.documents.paths import is_valid_path
 from collab.jobs import sandbox
 from collab.jobs.store import Status
 from collab.schemas import PaginationSchema
@@ -22,12 +23,32 @@ def max_utf8_bytes(limit: int):
     return check
 
 
+def valid_path(value: str) -> None:
+    if not is_valid_path(value):
+        raise ValidationError("Not a file path: [A-Za-z0-9._-] segments separated by '/'.")
+
+
 class JobCreateSchema(Schema):
-    language = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    language = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "Required with code; with entry, by default its extension's"},
+    )
     code = fields.String(
-        required=True,
+        load_default=None,
         validate=max_utf8_bytes(MAX_CODE_BYTES),
-        metadata={"description": f"Source code, at most {MAX_CODE_BYTES} bytes (UTF-8)"},
+        metadata={
+            "description": f"Source code, at most {MAX_CODE_BYTES} bytes (UTF-8); "
+            "either code or entry"
+        },
+    )
+    entry = fields.String(
+        load_default=None,
+        validate=valid_path,
+        metadata={
+            "description": "Run the workspace (workspace_id): its documents become files and "
+            "this one runs (e.g. main.py); either code or entry"
+        },
     )
     stdin = fields.String(
         load_default="",
@@ -54,6 +75,24 @@ class JobCreateSchema(Schema):
         },
     )
     workspace_id = fields.UUID(load_default=None, allow_none=True)
+
+    @validates_schema
+    def code_or_entry(self, data: dict, **_) -> None:
+        if data["code"] is not None and data["entry"] is not None:
+            raise ValidationError("Give code or entry, not both.", "entry")
+        if data["entry"] is not None and data["workspace_id"] is None:
+            raise ValidationError("An entry runs a workspace: give its workspace_id.", "entry")
+        if data["entry"] is None:
+            for name in ("code", "language"):
+                if data[name] is None:
+                    raise ValidationError("Missing data for required field.", name)
+
+
+class JobFileSchema(Schema):
+    doc_id = fields.String()
+    name = fields.String(metadata={"description": "Its path under the job's directory"})
+    seq = fields.Integer(metadata={"description": "The document's seq that was run"})
+    bytes = fields.Integer()
 
 
 class UsageSchema(Schema):
@@ -83,6 +122,17 @@ class JobSchema(Schema):
     stdout_truncated = fields.Boolean(allow_none=True)
     stderr_truncated = fields.Boolean(allow_none=True)
     runtime = fields.String(allow_none=True)
+    entry = fields.String(allow_none=True, metadata={"description": "A workspace run's entry"})
+    files = fields.List(
+        fields.Nested(JobFileSchema),
+        allow_none=True,
+        metadata={"description": "A workspace run: the documents run, as of submission"},
+    )
+    skipped = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "A workspace run: documents whose names are not file paths"},
+    )
     output_seq = fields.Integer(
         allow_none=True,
         metadata={"description": "The last job:output chunk that output and stderr include"},

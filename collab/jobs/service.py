@@ -16,7 +16,7 @@ from sqlalchemy import select
 from collab import activity, flags
 from collab.auth.identity import current_user_id
 from collab.extensions import db
-from collab.jobs import live, recovery, slots, store, workers
+from collab.jobs import live, recovery, slots, store, workers, workspace_files
 from collab.jobs import tasks as job_tasks
 from collab.jobs.sandbox import Limits
 from collab.jobs.store import JobDocument, Status
@@ -36,6 +36,7 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
     """Validate, store and queue a job; the caller's original job for a reused key."""
     if not flags.is_enabled(flags.CODE_EXECUTION.name):
         abort(503, message="Code execution is switched off; try again later")
+    data = {**data, "language": job_language(data)}
     require_language(data["language"])
     user_id = str(current_user_id())
     original = store.find_by_key(user_id, idempotency_key)
@@ -43,8 +44,9 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
         require_same_request(original, data)
         return original
     project_id = submission_project(data["workspace_id"])
+    files = workspace_snapshot(data)
     require_queue_room()
-    draft = new_job(user_id, data, project_id, idempotency_key)
+    draft = new_job(user_id, data, project_id, idempotency_key, files)
     require_capacity(user_id)
     try:
         job = store.insert(draft)
@@ -98,6 +100,20 @@ def require_language(name: str) -> None:
         abort(422, message=message, messages={"json": {"language": [message]}})
 
 
+def job_language(data: dict) -> str:
+    """The language asked for; for a workspace run without one, its entry's."""
+    if data["entry"] is None:
+        return data["language"]
+    return workspace_files.language_of(data["entry"], data["language"])
+
+
+def workspace_snapshot(data: dict) -> workspace_files.Snapshot | None:
+    """A workspace run's files, read now (the caller's access was checked)."""
+    if data["entry"] is None:
+        return None
+    return workspace_files.snapshot(data["workspace_id"], data["entry"])
+
+
 def submission_project(workspace_id: uuid.UUID | None) -> str | None:
     """The project of the job's workspace; the caller must be its owner or a collaborator."""
     if workspace_id is None:
@@ -138,13 +154,22 @@ def require_queue_room() -> None:
         )
 
 
-def new_job(user_id: str, data: dict, project_id: str | None, key: str | None) -> JobDocument:
+def new_job(
+    user_id: str,
+    data: dict,
+    project_id: str | None,
+    key: str | None,
+    files: workspace_files.Snapshot | None = None,
+) -> JobDocument:
     limits = Limits(wall_seconds=data["timeout"], memory_mb=data["memory_mb"]).clamped()
     workspace_id = data["workspace_id"]
     return JobDocument(
         user_id=user_id,
         language=data["language"],
-        code=data["code"],
+        code=data["code"] or "",
+        entry=data["entry"],
+        files=files.files if files else None,
+        skipped=files.skipped if files else None,
         stdin=data["stdin"],
         limits=asdict(limits),
         workspace_id=str(workspace_id) if workspace_id else None,
@@ -156,7 +181,7 @@ def new_job(user_id: str, data: dict, project_id: str | None, key: str | None) -
 def require_same_request(original: JobDocument, data: dict) -> None:
     """A key names one request: reusing it for another is a client bug, not a retry."""
     replay = new_job(original.user_id, data, original.project_id, original.idempotency_key)
-    fields = ("language", "code", "stdin", "limits", "workspace_id")
+    fields = ("language", "code", "entry", "stdin", "limits", "workspace_id")
     if any(getattr(replay, name) != getattr(original, name) for name in fields):
         abort(422, message="This Idempotency-Key was already used for a different request")
 

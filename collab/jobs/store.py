@@ -72,6 +72,11 @@ class JobDocument:
     stderr_truncated: bool | None = None
     runtime: str | None = None
     output_seq: int | None = None  # the last output chunk `output`/`stderr` include
+    # A workspace run (collab/jobs/workspace_files.py): the file that runs, the files with
+    # their contents as submitted, and the documents that are not files.
+    entry: str | None = None
+    files: list[dict] | None = None
+    skipped: list[str] | None = None
 
     @property
     def finished(self) -> bool:

@@ -21,7 +21,7 @@ from rq.job import JobStatus
 from rq.utils import now as rq_now
 
 from collab.extensions import redis_client
-from collab.jobs import fair, live, recovery, sandbox, store, workers
+from collab.jobs import fair, live, recovery, sandbox, store, workers, workspace_files
 from collab.jobs.coalesce import Coalescer
 from collab.jobs.fair import jobs_queue
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
@@ -178,7 +178,7 @@ def run_in_sandbox(job: JobDocument, relay: OutputRelay) -> Result:
     try:
         return sandbox.run(
             job.language,
-            job.code,
+            workspace_files.files_of(job.entry, job.files) if job.entry else job.code,
             job.stdin,
             Limits(**job.limits),
             on_output=relay,
