@@ -226,6 +226,8 @@ class Config:
 
     # Fixed settings: part of the API contract, not deployment choices.
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # POST /api/v1/jobs may carry test cases: 4 MiB of them besides the code and stdin.
+    JOBS_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     JSON_SORT_KEYS = False
 

@@ -174,13 +174,18 @@ def run(
         raise ValueError(f"language {language!r} is not available")
     stdin_bytes = stdin.encode() if isinstance(stdin, str) else stdin
     job = _Job(lang, (limits or Limits()).clamped(), on_output, cancel or threading.Event())
+    return execute(job, code.encode(), stdin_bytes)
+
+
+def execute(job: _Job, code: bytes, stdin: bytes) -> Result:
+    """Start, supervise and clean up one sandbox (a `_Job` or a variant of it, programs.py)."""
     try:
-        job.start(code.encode(), stdin_bytes)
+        job.start(code, stdin)
         job.supervise()
         result = job.result()
     finally:
         job.close()
-    log.debug("%s job: %s, usage %s", language, result.outcome, result.usage)
+    log.debug("%s job: %s, usage %s", job.lang.name, result.outcome, result.usage)
     return result
 
 
@@ -331,7 +336,7 @@ class _Job:
         bwrap = bwrap_path()
         filter_program = seccomp_program()
         self.cgroup = _create_cgroup(self._phase_limits())
-        stdin_fd = self._child_end(_sealed_memfd("stdin", stdin))
+        stdin_fd = self._stdin_end(stdin)
         stdout_w = self._pipe_from_child("stdout", self.limits.output_bytes)
         stderr_w = self._pipe_from_child("stderr", self.limits.output_bytes)
         box = _BoxFiles(
@@ -342,7 +347,7 @@ class _Job:
         )
         numbered = box.numbers()
         command = self._compile_and_run(numbered) if self.lang.compiled else list(self.lang.run)
-        sandbox = _bwrap_argv(bwrap, box, self.lang.source_file)
+        sandbox = self._bwrap(bwrap, box)
         self.proc = _spawn(
             [*_setpriv_argv(), *sandbox, *command],
             stdin_fd,
@@ -357,6 +362,12 @@ class _Job:
         self.child_ends.clear()
         self.pidfd = self._own(os.pidfd_open(self.proc.pid))
         self.selector.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
+
+    def _stdin_end(self, stdin: bytes) -> int:
+        return self._child_end(_sealed_memfd("stdin", stdin))
+
+    def _bwrap(self, bwrap: str, box: _BoxFiles) -> list[str]:
+        return _bwrap_argv(bwrap, box, self.lang.source_file)
 
     def _phase_limits(self) -> Limits:
         if not self.compiling:
@@ -622,9 +633,13 @@ class _BoxFiles:
         return [self.source, self.status, self.seccomp, *self.masks]
 
 
-def _bwrap_argv(bwrap: str, box: _BoxFiles, source_file: str) -> list[str]:
+def _bwrap_argv(
+    bwrap: str, box: _BoxFiles, source_file: str, executable: bool = False
+) -> list[str]:
+    """`executable`: the source is a program built earlier (programs.py), mode 0555."""
     # (A bind of /dev/null would not do for the masks: device nodes do not open inside.)
     masks = zip(box.masks, MASKED_PROC_FILES, strict=True)
+    perms = ("--perms", "0555") if executable else ()
     return [
         bwrap,
         *("--unshare-all", "--unshare-user", "--disable-userns"),
@@ -639,7 +654,7 @@ def _bwrap_argv(bwrap: str, box: _BoxFiles, source_file: str) -> list[str]:
         *_tmpfs("/dev/shm", SHM_BYTES),
         *_tmpfs("/tmp", TMP_BYTES),
         *_tmpfs("/box", BOX_BYTES),
-        *("--ro-bind-data", str(box.source), f"/box/{source_file}"),
+        *(*perms, "--ro-bind-data", str(box.source), f"/box/{source_file}"),
         # Last, after everything is mounted: nothing outside the tmpfs stays writable.
         *("--remount-ro", "/dev", "--remount-ro", "/"),
         *("--chdir", "/box", "--hostname", "sandbox"),
