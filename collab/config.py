@@ -223,6 +223,8 @@ class Config:
         # Jobs a user may have queued or running at once (0: as many as live workers).
         self.JOBS_FAIR_SHARE = env_int("JOBS_FAIR_SHARE", 0)
         self.JOBS_MAX_BLOCKING_WAITS = env_int("JOBS_MAX_BLOCKING_WAITS", 50)
+        # An interactive job that gets no input for this long ends time_limit_exceeded.
+        self.JOBS_INTERACTIVE_IDLE_SECONDS = env_int("JOBS_INTERACTIVE_IDLE_SECONDS", 60)
 
     # Fixed settings: part of the API contract, not deployment choices.
     MAX_CONTENT_LENGTH = 1024 * 1024

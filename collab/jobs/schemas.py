@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from collab.jobs import sandbox, testcases
 from collab.jobs.store import Status
@@ -72,6 +72,15 @@ class JobCreateSchema(Schema):
     stop_on_failure = fields.Boolean(
         load_default=False, metadata={"description": "Skip the tests after the first failure"}
     )
+    interactive = fields.Boolean(
+        load_default=False,
+        metadata={"description": "stdin stays open, fed by the submitter's job:stdin events"},
+    )
+
+    @validates_schema
+    def interactive_has_no_tests(self, data: dict, **kwargs) -> None:
+        if data.get("interactive") and data.get("tests"):
+            raise ValidationError("An interactive job has no tests.", "interactive")
 
 
 class UsageSchema(Schema):
@@ -109,6 +118,7 @@ class JobSchema(Schema):
     summary = fields.Nested(testcases.SummarySchema, allow_none=True)
     compare = fields.String(allow_none=True)
     stop_on_failure = fields.Boolean(allow_none=True)
+    interactive = fields.Boolean(allow_none=True)
 
 
 class JobListQuerySchema(PaginationSchema):

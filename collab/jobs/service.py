@@ -165,13 +165,23 @@ def new_job(user_id: str, data: dict, project_id: str | None, key: str | None) -
         test_cases=data.get("tests"),
         compare=data.get("compare", testcases.TRIMMED),
         stop_on_failure=data.get("stop_on_failure", False),
+        interactive=data.get("interactive", False),
     )
 
 
 def require_same_request(original: JobDocument, data: dict) -> None:
     """A key names one request: reusing it for another is a client bug, not a retry."""
     replay = new_job(original.user_id, data, original.project_id, original.idempotency_key)
-    fields = ("language", "code", "stdin", "limits", "workspace_id", "test_cases", "compare")
+    fields = (
+        "language",
+        "code",
+        "stdin",
+        "limits",
+        "workspace_id",
+        "test_cases",
+        "compare",
+        "interactive",
+    )
     if any(getattr(replay, name) != getattr(original, name) for name in fields):
         abort(422, message="This Idempotency-Key was already used for a different request")
 

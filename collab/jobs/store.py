@@ -78,6 +78,7 @@ class JobDocument:
     stop_on_failure: bool = False
     tests: list[dict] | None = None
     summary: dict | None = None
+    interactive: bool = False  # stdin fed over Socket.IO (interactive.py)
 
     @property
     def finished(self) -> bool:

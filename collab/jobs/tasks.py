@@ -23,7 +23,7 @@ from rq.job import JobStatus
 from rq.utils import now as rq_now
 
 from collab.extensions import redis_client
-from collab.jobs import fair, live, recovery, sandbox, store, testcases, workers
+from collab.jobs import fair, interactive, live, recovery, sandbox, store, testcases, workers
 from collab.jobs.coalesce import Coalescer
 from collab.jobs.fair import jobs_queue
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
@@ -120,6 +120,8 @@ def run_to_the_end(job: JobDocument) -> dict:
     """Run the job (its tests, if it has any); the result fields to store."""
     if job.test_cases:
         return testcases.run_job(job)
+    if job.interactive:
+        return interactive.run_job(job)
     relay = OutputRelay(job)
     result = run_in_sandbox(job, relay)
     return {**result_fields(result), "output_seq": relay.seq}
