@@ -14,16 +14,21 @@ chunks of each test with `test` (its index).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from flask import current_app
 from marshmallow import Schema, fields, validate
+from pymongo.errors import PyMongoError
 
 from collab.jobs import programs, store
 from collab.jobs.programs import Program
 from collab.jobs.sandbox import Limits, Outcome, OutputCallback, Result
 from collab.jobs.store import JobDocument
+
+log = logging.getLogger(__name__)
 
 MAX_TESTS = 50
 MAX_TESTS_BYTES = 4 * 1024 * 1024  # stdin and expected_output of all tests, UTF-8
@@ -188,7 +193,7 @@ def run_job(job: JobDocument) -> dict:
             program, cases, Limits(**job.limits), job.compare, job.stop_on_failure,
             cancel, live.output_for, live.ended,
         )  # fmt: skip
-        live.close()
+        live.finish()
     return {**_combined(job, program, results), "output_seq": live.seq}
 
 
@@ -231,6 +236,38 @@ class _LiveTests:
         self.seq = 0
         self.relay = None
         self.done: list[dict] = []
+        # The results so far are written by a thread of their own, the latest only: the next
+        # test never waits for MongoDB.
+        self.snapshot: list[dict] | None = None
+        self.changed = threading.Condition()
+        self.closing = False
+        self.writer = threading.Thread(
+            target=self.write_progress, args=(current_app._get_current_object(),), daemon=True
+        )
+        self.writer.start()
+
+    def write_progress(self, app) -> None:
+        with app.app_context():
+            while True:
+                with self.changed:
+                    while self.snapshot is None and not self.closing:
+                        self.changed.wait()
+                    tests, self.snapshot = self.snapshot, None
+                if tests is None:
+                    return
+                so_far = {**summary(tests), "total": len(self.job.test_cases or [])}
+                try:
+                    store.record_tests(self.job.id, tests, so_far)
+                except PyMongoError:  # progress only: the result stored at the end has it all
+                    log.warning("could not record the tests of job %s", self.job.id)
+
+    def finish(self) -> None:
+        """The last test's output delivered (seq final) and the progress writer gone."""
+        self.close()
+        with self.changed:
+            self.closing = True
+            self.changed.notify()
+        self.writer.join()
 
     def output_for(self, index: int):
         from collab.jobs import tasks
@@ -251,7 +288,8 @@ class _LiveTests:
 
         self.close()  # its output events go before its job:test
         self.done.append(entry)
-        so_far = {**summary(self.done), "total": len(self.job.test_cases or [])}
-        store.record_tests(self.job.id, self.done, so_far)
+        with self.changed:
+            self.snapshot = list(self.done)
+            self.changed.notify()
         payload = {"job_id": self.job.id, "index": entry["index"], "outcome": entry["outcome"]}
         tasks.broadcast(self.job, "job:test", {**payload, "usage": entry["usage"]})
