@@ -185,20 +185,26 @@ def run(
     lang = languages.get(language)
     if lang is None:
         raise ValueError(f"language {language!r} is not available")
-    lang, sources = _sources(lang, code)
+    lang, sources = sources_of(lang, code)
     stdin_bytes = stdin.encode() if isinstance(stdin, str) else stdin
     job = _Job(lang, (limits or Limits()).clamped(), on_output, cancel or threading.Event())
+    return execute(job, sources, stdin_bytes)
+
+
+def execute(job: _Job, sources: dict[str, bytes], stdin: bytes) -> Result:
+    """Start, supervise and clean up one sandbox (a `_Job` or a variant of it, programs.py)
+    with `sources`, the files by their paths under /box."""
     try:
-        job.start(sources, stdin_bytes)
+        job.start(sources, stdin)
         job.supervise()
         result = job.result()
     finally:
         job.close()
-    log.debug("%s job: %s, usage %s", language, result.outcome, result.usage)
+    log.debug("%s job: %s, usage %s", job.lang.name, result.outcome, result.usage)
     return result
 
 
-def _sources(lang: Language, code: str | Files) -> tuple[Language, dict[str, bytes]]:
+def sources_of(lang: Language, code: str | Files) -> tuple[Language, dict[str, bytes]]:
     """The language as it runs these files, and the files by their paths under /box."""
     if isinstance(code, str):
         return lang, {lang.source_file: code.encode()}
@@ -354,7 +360,7 @@ class _Job:
         bwrap = bwrap_path()
         filter_program = seccomp_program()
         self.cgroup = _create_cgroup(self._phase_limits())
-        stdin_fd = self._child_end(_sealed_memfd("stdin", stdin))
+        stdin_fd = self._stdin_end(stdin)
         stdout_w = self._pipe_from_child("stdout", self.limits.output_bytes)
         stderr_w = self._pipe_from_child("stderr", self.limits.output_bytes)
         box = _BoxFiles(
@@ -368,7 +374,7 @@ class _Job:
         )
         numbered = box.numbers()
         command = self._compile_and_run(numbered) if self.lang.compiled else list(self.lang.run)
-        sandbox = _bwrap_argv(bwrap, box)
+        sandbox = self._bwrap(bwrap, box)
         self.proc = _spawn(
             [*_setpriv_argv(), *sandbox, *command],
             stdin_fd,
@@ -383,6 +389,12 @@ class _Job:
         self.child_ends.clear()
         self.pidfd = self._own(os.pidfd_open(self.proc.pid))
         self.selector.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
+
+    def _stdin_end(self, stdin: bytes) -> int:
+        return self._child_end(_sealed_memfd("stdin", stdin))
+
+    def _bwrap(self, bwrap: str, box: _BoxFiles) -> list[str]:
+        return _bwrap_argv(bwrap, box)
 
     def _phase_limits(self) -> Limits:
         if not self.compiling:
@@ -648,7 +660,8 @@ class _BoxFiles:
         return [*(fd for fd, _ in self.sources), self.status, self.seccomp, *self.masks]
 
 
-def _bwrap_argv(bwrap: str, box: _BoxFiles) -> list[str]:
+def _bwrap_argv(bwrap: str, box: _BoxFiles, executable: bool = False) -> list[str]:
+    """`executable`: the source is a program built earlier (programs.py), mode 0555."""
     # (A bind of /dev/null would not do for the masks: device nodes do not open inside.)
     masks = zip(box.masks, MASKED_PROC_FILES, strict=True)
     return [
@@ -665,7 +678,7 @@ def _bwrap_argv(bwrap: str, box: _BoxFiles) -> list[str]:
         *_tmpfs("/dev/shm", SHM_BYTES),
         *_tmpfs("/tmp", TMP_BYTES),
         *_tmpfs("/box", BOX_BYTES),
-        *_box_sources(box.sources),
+        *_box_sources(box.sources, executable),
         # Last, after everything is mounted: nothing outside the tmpfs stays writable.
         *("--remount-ro", "/dev", "--remount-ro", "/"),
         *("--chdir", "/box", "--hostname", "sandbox"),
@@ -675,13 +688,14 @@ def _bwrap_argv(bwrap: str, box: _BoxFiles) -> list[str]:
     ]
 
 
-def _box_sources(sources: list[tuple[int, str]]) -> list[str]:
+def _box_sources(sources: list[tuple[int, str]], executable: bool = False) -> list[str]:
     """Each file bound read-only at /box/PATH from its memfd, its folders made first. The paths
     are checked by the caller (collab/documents/paths.py): relative, no '.' or '..'."""
     folders = sorted({str(parent) for _, path in sources for parent in Path(path).parents})
     argv = [arg for folder in folders if folder != "." for arg in ("--dir", f"/box/{folder}")]
+    perms = ("--perms", "0555") if executable else ()
     for fd, path in sources:
-        argv += ["--ro-bind-data", str(fd), f"/box/{path}"]
+        argv += [*perms, "--ro-bind-data", str(fd), f"/box/{path}"]
     return argv
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from collab.documents.paths import is_valid_path
-from collab.jobs import sandbox
+from collab.jobs import sandbox, testcases
 from collab.jobs.store import Status
 from collab.schemas import PaginationSchema
 
@@ -52,8 +52,7 @@ class JobCreateSchema(Schema):
     )
     stdin = fields.String(
         load_default="",
-        validate=max_utf8_bytes(MAX_STDIN_BYTES),
-        metadata={"description": "Standard input; the 1 MiB request body cap applies too"},
+        metadata={"description": f"Standard input, at most {MAX_STDIN_BYTES} bytes (413)"},
     )
     # Out-of-range limits are clamped to what the sandbox allows (GET shows the effective
     # ones); only values that cannot be a limit at all are refused.
@@ -75,6 +74,34 @@ class JobCreateSchema(Schema):
         },
     )
     workspace_id = fields.UUID(load_default=None, allow_none=True)
+    # Test cases (collab/jobs/testcases.py).
+    tests = fields.List(
+        fields.Nested(testcases.TestCaseSchema),
+        load_default=None,
+        validate=validate.Length(min=1, max=testcases.MAX_TESTS),
+        metadata={
+            "description": f"At most {testcases.MAX_TESTS} tests, "
+            f"{testcases.MAX_TESTS_BYTES // (1024 * 1024)} MiB of stdin and expected_output "
+            "in all (413 beyond): the program is built once and run once per test"
+        },
+    )
+    compare = fields.String(
+        load_default=testcases.TRIMMED,
+        validate=validate.OneOf([testcases.TRIMMED, testcases.EXACT]),
+        metadata={"description": "trimmed: trailing whitespace and blank lines do not count"},
+    )
+    stop_on_failure = fields.Boolean(
+        load_default=False, metadata={"description": "Skip the tests after the first failure"}
+    )
+    interactive = fields.Boolean(
+        load_default=False,
+        metadata={"description": "stdin stays open, fed by the submitter's job:stdin events"},
+    )
+
+    @validates_schema
+    def interactive_has_no_tests(self, data: dict, **kwargs) -> None:
+        if data.get("interactive") and data.get("tests"):
+            raise ValidationError("An interactive job has no tests.", "interactive")
 
     @validates_schema
     def code_or_entry(self, data: dict, **_) -> None:
@@ -137,6 +164,11 @@ class JobSchema(Schema):
         allow_none=True,
         metadata={"description": "The last job:output chunk that output and stderr include"},
     )
+    tests = fields.List(fields.Nested(testcases.TestResultSchema), allow_none=True)
+    summary = fields.Nested(testcases.SummarySchema, allow_none=True)
+    compare = fields.String(allow_none=True)
+    stop_on_failure = fields.Boolean(allow_none=True)
+    interactive = fields.Boolean(allow_none=True)
 
 
 class JobListQuerySchema(PaginationSchema):

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from collab import activity, flags
 from collab.auth.identity import current_user_id
 from collab.extensions import db
-from collab.jobs import live, recovery, slots, store, workers, workspace_files
+from collab.jobs import live, recovery, slots, store, testcases, workers, workspace_files
 from collab.jobs import tasks as job_tasks
 from collab.jobs.sandbox import Limits
+from collab.jobs.schemas import MAX_STDIN_BYTES
 from collab.jobs.store import JobDocument, Status
 from collab.models import Membership, Role, Workspace
 from collab.permissions import ProjectAccess, project_access
@@ -38,6 +39,7 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
         abort(503, message="Code execution is switched off; try again later")
     data = {**data, "language": job_language(data)}
     require_language(data["language"])
+    require_tests_within_limits(data)
     user_id = str(current_user_id())
     original = store.find_by_key(user_id, idempotency_key)
     if original is not None:
@@ -134,6 +136,16 @@ def workspace_access(
     return workspace, access
 
 
+def require_tests_within_limits(data: dict) -> None:
+    """413 past the stdin's or the tests' size cap (the count of tests is the schema's: 422)."""
+    if len(data["stdin"].encode()) > MAX_STDIN_BYTES:
+        abort(413, message=f"stdin exceeds {MAX_STDIN_BYTES // (1024 * 1024)} MiB")
+    tests = data.get("tests") or []
+    if testcases.tests_bytes(tests) > testcases.MAX_TESTS_BYTES:
+        mib = testcases.MAX_TESTS_BYTES // (1024 * 1024)
+        abort(413, message=f"The tests' stdin and expected_output exceed {mib} MiB in all")
+
+
 def require_capacity(user_id: str) -> None:
     """Reserve one of the user's slots for unfinished jobs (released when the job finishes)."""
     limit = current_app.config["JOBS_MAX_ACTIVE_PER_USER"]
@@ -175,13 +187,27 @@ def new_job(
         workspace_id=str(workspace_id) if workspace_id else None,
         project_id=project_id,
         idempotency_key=key,
+        test_cases=data.get("tests"),
+        compare=data.get("compare", testcases.TRIMMED),
+        stop_on_failure=data.get("stop_on_failure", False),
+        interactive=data.get("interactive", False),
     )
 
 
 def require_same_request(original: JobDocument, data: dict) -> None:
     """A key names one request: reusing it for another is a client bug, not a retry."""
     replay = new_job(original.user_id, data, original.project_id, original.idempotency_key)
-    fields = ("language", "code", "entry", "stdin", "limits", "workspace_id")
+    fields = (
+        "language",
+        "code",
+        "entry",
+        "stdin",
+        "limits",
+        "workspace_id",
+        "test_cases",
+        "compare",
+        "interactive",
+    )
     if any(getattr(replay, name) != getattr(original, name) for name in fields):
         abort(422, message="This Idempotency-Key was already used for a different request")
 
