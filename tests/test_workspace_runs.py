@@ -70,6 +70,39 @@ def test_a_c_project_compiles_every_translation_unit(app, client, team):
     assert (job["language"], job["outcome"], job["output"]) == ("c", "success", "42\n"), job
 
 
+@pytest.mark.parametrize("language", ["python", "c"])
+def test_a_workspace_run_against_test_cases(app, client, team, language):
+    """Tests run the workspace's files too: built once (all of C's translation units)."""
+    if language == "c":
+        main = '#include <stdio.h>\n#include "util.h"\nint main(void) { int n; scanf("%d", &n);'
+        main += ' printf("%d\\n", twice(n)); }\n'
+        created(client, team, "main.c", content=main)
+        created(client, team, "util.c", content=C_UTIL)
+        created(client, team, "util.h", content="int twice(int x);\n")
+        entry = "main.c"
+    else:
+        created(
+            client,
+            team,
+            "main.py",
+            content="from lib import util\nprint(util.twice(int(input())))\n",
+        )
+        created(client, team, "lib/util.py", content="def twice(x):\n    return 2 * x\n")
+        entry = "main.py"
+    tests = [
+        {"stdin": "1\n", "expected_output": "2"},
+        {"stdin": "5\n", "expected_output": "11"},
+        {"stdin": "21\n", "expected_output": "42\n"},
+    ]
+    job = ran(app, client, team, entry, tests=tests)
+    assert [t["outcome"] for t in job["tests"]] == ["accepted", "wrong_answer", "accepted"], job
+    assert (job["outcome"], job["summary"]) == (
+        "wrong_answer",
+        {"total": 3, "passed": 2, "failed": 1},
+    )
+    assert {file["name"] for file in job["files"]} >= {entry}
+
+
 def test_a_run_uses_the_versions_edited_over_socketio_and_rest(instances, app, client, team):
     main = created(client, team, "main.py", content="from lib.util import word\nprint(word)\n")
     util = created(client, team, "lib/util.py", content="word = 'old'\n")
