@@ -95,7 +95,7 @@ EXPOSED_HEADERS = [
 def init_socketio(app: Flask) -> None:
     from collab.documents.content import engine_for
     from collab.extensions import socketio
-    from collab.realtime import documents, events, workspaces  # noqa: F401 - the handlers
+    from collab.realtime import documents, events, jobs, workspaces  # noqa: F401 - the handlers
     from collab.realtime.emitter import channel_for
     from collab.realtime.manager import CollabRedisManager
 

@@ -223,9 +223,13 @@ class Config:
         # Jobs a user may have queued or running at once (0: as many as live workers).
         self.JOBS_FAIR_SHARE = env_int("JOBS_FAIR_SHARE", 0)
         self.JOBS_MAX_BLOCKING_WAITS = env_int("JOBS_MAX_BLOCKING_WAITS", 50)
+        # An interactive job that gets no input for this long ends time_limit_exceeded.
+        self.JOBS_INTERACTIVE_IDLE_SECONDS = env_int("JOBS_INTERACTIVE_IDLE_SECONDS", 60)
 
     # Fixed settings: part of the API contract, not deployment choices.
     MAX_CONTENT_LENGTH = 1024 * 1024
+    # POST /api/v1/jobs may carry test cases: 4 MiB of them besides the code and stdin.
+    JOBS_MAX_CONTENT_LENGTH = 6 * 1024 * 1024
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     JSON_SORT_KEYS = False
 

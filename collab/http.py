@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
 
 import flask_smorest as smorest
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_smorest import abort
 from webargs.flaskparser import FlaskParser
 from werkzeug.wsgi import get_content_length
@@ -84,9 +84,24 @@ def read_at_most(stream, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+LARGER_BODIES = {("POST", "/api/v1/jobs"): "JOBS_MAX_CONTENT_LENGTH"}
+
+
+def allow_larger_bodies() -> None:
+    """The few requests whose bodies may exceed MAX_CONTENT_LENGTH (a job with its tests)."""
+    setting = LARGER_BODIES.get((request.method, request.path))
+    if setting is not None:
+        request.max_content_length = current_app.config[setting]
+
+
 def register_request_rules(app: Flask) -> None:
     if app.config.get("MAX_CONTENT_LENGTH"):
-        app.wsgi_app = StreamedBodyLimit(app.wsgi_app, app.config["MAX_CONTENT_LENGTH"])
+        largest = max(
+            app.config["MAX_CONTENT_LENGTH"], *(app.config[s] for s in LARGER_BODIES.values())
+        )
+        app.wsgi_app = StreamedBodyLimit(app.wsgi_app, largest)
+    # First: before anything (the rate limiter's key functions) reads the body.
+    app.before_request_funcs.setdefault(None, []).insert(0, allow_larger_bodies)
     app.before_request(require_json_body)
     app.before_request(refuse_writes_in_maintenance)
 

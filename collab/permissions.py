@@ -28,6 +28,7 @@ PROJECT_ERRORS = {
     403: "The caller's role does not allow it",
     404: "No such project, or a private one",
     412: "If-Match does not match the current ETag",
+    413: "The content is larger than allowed",
 }
 
 

@@ -295,7 +295,8 @@ INVALID_BODIES = [
     pytest.param({"name": ["Plan"]}, "name", id="list"),
     pytest.param({"name": "x\u0000y"}, "name", id="nul-character"),
     pytest.param({}, "name", id="missing"),
-    pytest.param({"name": "ok", "content": "hi"}, "content", id="content-is-not-writable"),
+    pytest.param({"name": "ok", "content": 7}, "content", id="content-not-a-string"),
+    pytest.param({"name": "ok", "content": "x\u0000y"}, "content", id="content-nul-character"),
     pytest.param({"name": "ok", "workspace_id": str(uuid.uuid4())}, "workspace_id", id="move"),
     pytest.param({"name": "ok", "colour": "red"}, "colour", id="unknown-field"),
 ]
@@ -556,6 +557,19 @@ def check_create(client, team, made, response):
     assert len(owner_list(client, team)) == 2
 
 
+def check_create_with_content(client, team, made, response):
+    check_create(client, team, made, response)
+    url = document_url(team.pid, team.wid, response.get_json()["id"])
+    assert client.get(url, headers=team.owner.headers).get_json()["content"] == "first text"
+
+
+def check_write_content(client, team, made, response):
+    assert response.get_json() == {"seq": 2, "content": "new text"}
+    assert client.get(item(team, made), headers=team.owner.headers).get_json()["content"] == (
+        "new text"
+    )
+
+
 def check_rename(client, team, made, response):
     assert response.get_json()["name"] == "Renamed"
     assert [d["name"] for d in owner_list(client, team)] == ["Renamed"]
@@ -577,10 +591,28 @@ def item(team: Team, made: dict) -> str:
     return document_url(team.pid, team.wid, made["id"])
 
 
+def content_url(team: Team, made: dict) -> str:
+    return f"{item(team, made)}/content"
+
+
+ROUTE_OF = {collection: "", item: "/<uuid:document_id>", content_url: "/<uuid:document_id>/content"}
+
+
 ENDPOINTS = {
     "list documents": Endpoint("read", "GET", collection, check_list),
     "get document": Endpoint("read", "GET", item, check_read),
     "create document": Endpoint("edit", "POST", collection, check_create, {"name": "Second"}, 201),
+    "create document with content": Endpoint(
+        "edit",
+        "POST",
+        collection,
+        check_create_with_content,
+        {"name": "Second", "content": "first text"},
+        201,
+    ),
+    "write content": Endpoint(
+        "edit", "PUT", content_url, check_write_content, {"content": "new text"}
+    ),
     "rename document": Endpoint("edit", "PATCH", item, check_rename, {"name": "Renamed"}),
     "delete document": Endpoint("edit", "DELETE", item, check_delete),
 }
@@ -627,10 +659,7 @@ def test_every_document_route_is_in_the_matrix(app):
         if "/documents" in rule.rule
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
-    shapes = {
-        (spec.method, "" if spec.url is collection else "/<uuid:document_id>")
-        for spec in ENDPOINTS.values()
-    }
+    shapes = {(spec.method, ROUTE_OF[spec.url]) for spec in ENDPOINTS.values()}
     assert routed == shapes
 
 

@@ -8,6 +8,7 @@ only once `append_update` has returned, when it is committed:
     read(document_id, state_vector=None, text=False, state=False) -> Content
     state_of / missing_since / text_of / last_seq / location    shorthands for one thing
     initial_update(text) -> bytes                          the update that writes a first text
+    replace_text(document_id, text) -> (update | None, seq)  write the whole text, minimally
 
 Refusals raise a `DocumentError`, whose `code` and `status` say how to answer them. Ids may be
 UUIDs or their strings; a malformed one is a DocumentNotFound, like an unknown one.
@@ -322,6 +323,29 @@ def store_update(document_id: uuid.UUID, update: bytes, held: list[int] | None) 
 def initial_update(text: str) -> bytes:
     """The update that writes `text` into an empty document (the server's own, trusted)."""
     return engine().checker.call({"op": "make", "text": text})["update"]
+
+
+def replace_text(document_id: uuid.UUID | str, text: str) -> tuple[bytes | None, int]:
+    """Make the document read `text` by deleting and inserting only what differs: the update
+    stored (None if the text was already that) and the seq the document is at. The update is
+    built in the checker process against the stored content, then stored like a client's."""
+    document_id = parse_id(document_id)
+    if len(text.encode("utf-8")) > current_app.config["DOCUMENT_MAX_BYTES"]:
+        raise DocumentTooLarge("The document would exceed its size limit")
+    update, base = with_repair(document_id, lambda: replacement(document_id, text))
+    if update is None:
+        return None, base
+    return update, append_update(document_id, update)
+
+
+def replacement(document_id: uuid.UUID, text: str) -> tuple[bytes | None, int]:
+    stored = store.load(document_id)
+    if stored is None:
+        raise DocumentNotFound("Document not found")
+    answer = engine().checker.call({"op": "edit", "parts": stored.parts, "text": text})
+    if "error" in answer:
+        raise StoredContentFailed(f"{answer['error']}: {answer.get('message')}")
+    return (answer["update"] if answer["changed"] else None), stored.last_seq
 
 
 # --- Reading ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ It reads requests from stdin and answers each on stdout (frames of ipc.py), one 
     read   {doc, base, fresh, last, parts, state_vector?, text?, state?}  -> {seq, ...}
     check  {parts}                      -> {snapshot, size, bad}       compaction and repair
     make   {text}                       -> {update}                    a document's first text
+    edit   {parts, text}                -> {update, changed}           replace the text (REST)
     ping   {}                           -> {pid}
 
 Every answer about a document carries `held`: [seq, epoch] of the replica kept of it, or None.
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 
 from pycrdt import Doc, Text
 
-from collab.documents import ipc, wire
+from collab.documents import ipc, textdiff, wire
 
 # Which pycrdt failures are the bytes' fault. Its panics are pyo3_runtime.PanicException, a
 # BaseException: `except Exception` alone would let them through.
@@ -315,6 +316,25 @@ def make(request: dict) -> dict:
     return {"update": replica.doc.get_update()}
 
 
+def edit(request: dict) -> dict:
+    """The update that turns the stored document (`parts`, the server's own) into `text`,
+    deleting and inserting only the ranges that differ (textdiff.py), so that the
+    positions of the unchanged text, and the cursors in it, stay where they are."""
+    replica = new_replica()
+    apply_stored(replica, request["parts"])
+    before = replica.doc.get_state()
+    old = str(replica.text)
+    changes = textdiff.changes(old, request["text"])
+    with replica.doc.transaction():
+        for start, end, inserted in reversed(changes):  # from the end: offsets stay valid
+            at, until = textdiff.utf8_offset(old, start), textdiff.utf8_offset(old, end)
+            if until > at:
+                del replica.text[at:until]
+            if inserted:
+                replica.text.insert(at, inserted)
+    return {"update": replica.doc.get_update(before), "changed": bool(changes)}
+
+
 def handle(replicas: Replicas, request: dict) -> dict:
     for doc_id, epoch, before, after in request.get("confirm", []):
         replicas.confirm(doc_id, epoch, before, after)
@@ -334,6 +354,7 @@ OPS = {
     "read": read,
     "check": lambda _replicas, request: check(request),
     "make": lambda _replicas, request: make(request),
+    "edit": lambda _replicas, request: edit(request),
     "ping": lambda _replicas, _request: {"pid": os.getpid()},
 }
 

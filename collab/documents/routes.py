@@ -8,6 +8,8 @@ from flask.views import MethodView
 
 from collab.documents import service
 from collab.documents.schemas import (
+    ContentWrittenSchema,
+    DocumentContentSchema,
     DocumentCreateSchema,
     DocumentDetailSchema,
     DocumentSchema,
@@ -68,12 +70,12 @@ class Documents(MethodView):
     @auth_required(blp)
     @blp.arguments(DocumentCreateSchema)
     @blp.response(201, DocumentSchema)
-    @project_errors(blp, 403, 404)
+    @project_errors(blp, 403, 404, 413)
     @name_conflict
     def post(self, data, project_id, workspace_id):
-        """Create an empty document (collaborators and owner)"""
+        """Create a document, empty or with a first text (collaborators and owner)"""
         workspace = workspace_for(project_id, workspace_id, Role.COLLABORATOR)
-        document = service.create_document(workspace, data["name"])
+        document = service.create_document(workspace, data["name"], data["content"])
         location = (
             f"/api/v1/projects/{project_id}/workspaces/{workspace_id}/documents/{document.id}"
         )
@@ -109,3 +111,15 @@ class DocumentItem(MethodView):
         document = document_for(project_id, workspace_id, document_id, Role.COLLABORATOR)
         service.delete_document(document)
         return message("Document deleted")
+
+
+@blp.route("/<uuid:document_id>/content")
+class DocumentContent(MethodView):
+    @auth_required(blp)
+    @blp.arguments(DocumentContentSchema)
+    @blp.response(200, ContentWrittenSchema)
+    @project_errors(blp, 403, 404, 412, 413)
+    def put(self, data, project_id, workspace_id, document_id):
+        """Replace the text, editing only what differs (collaborators and owner)"""
+        document = document_for(project_id, workspace_id, document_id, Role.COLLABORATOR)
+        return service.write_content(document, data["content"]), etag_header(document)

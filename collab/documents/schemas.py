@@ -10,11 +10,35 @@ def no_surrounding_whitespace(name: str) -> None:
 
 
 NAME = [validate.Length(min=1, max=100), no_surrounding_whitespace]
-NAME_DOC = {"description": "Unique in the workspace, case-sensitive ('Notes' and 'notes' differ)"}
+NAME_DOC = {
+    "description": "Unique in the workspace, case-sensitive ('Notes' and 'notes' differ). "
+    "A run of the workspace uses it as the file's path when it is one: [A-Za-z0-9._-] "
+    "segments separated by '/', no '.' or '..' segment, no leading '/'"
+}
+MAX_CONTENT_BYTES = 1024 * 1024
+
+
+CONTENT_DOC = {
+    "description": f"The whole text, at most {MAX_CONTENT_BYTES} bytes (UTF-8); past that 413"
+}
 
 
 class DocumentCreateSchema(Schema):
     name = fields.String(required=True, validate=NAME, metadata=NAME_DOC)
+    content = fields.String(
+        load_default="", metadata={"description": f"Its first text (optional). {CONTENT_DOC}"}
+    )
+
+
+class DocumentContentSchema(Schema):
+    content = fields.String(required=True, metadata=CONTENT_DOC)
+
+
+class ContentWrittenSchema(Schema):
+    seq = fields.Integer(
+        metadata={"description": "The document's seq once written (its doc:update's seq)"}
+    )
+    content = fields.String(metadata={"description": "The text written"})
 
 
 class DocumentUpdateSchema(Schema):

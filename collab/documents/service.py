@@ -8,11 +8,14 @@ from flask_smorest import abort
 from sqlalchemy import func, select
 
 from collab import activity
+from collab.auth.identity import current_user_id
 from collab.documents import content
-from collab.documents.schemas import DocumentSchema
+from collab.documents.schemas import MAX_CONTENT_BYTES, DocumentSchema
 from collab.etags import check_if_match
 from collab.extensions import db
 from collab.models import Document, Workspace
+from collab.realtime.access import room
+from collab.realtime.emitter import emitter
 
 
 def documents_of(workspace: Workspace, skip: int, limit: int) -> tuple[list[Document], int]:
@@ -35,13 +38,51 @@ def get_document(workspace: Workspace, document_id: uuid.UUID) -> Document:
     return document
 
 
-def create_document(workspace: Workspace, name: str) -> Document:
+def create_document(workspace: Workspace, name: str, text: str = "") -> Document:
+    """A new document; with `text`, that text is its first update (seq 1)."""
     check_name_free(workspace.id, name)
+    first = content.initial_update(require_content_size(text)) if text else None
     document = Document(workspace_id=workspace.id, name=name)
     db.session.add(document)
     db.session.commit()
+    if first is not None:
+        try:
+            content.append_update(document.id, first)
+        except BaseException:
+            db.session.rollback()
+            db.session.delete(document)  # never half created: no document without its text
+            db.session.commit()
+            raise
     record_document("document.created", document, {"name": name})
     return document
+
+
+def write_content(document: Document, text: str) -> dict:
+    """Make the document read `text` with a minimal edit, broadcast to the workspace's room
+    as an ordinary doc:update (open editors keep their cursors)."""
+    check_if_match(document)
+    doc_id, workspace_id = document.id, document.workspace_id
+    update, seq = content.replace_text(doc_id, require_content_size(text))
+    if update is not None:
+        message = {
+            "workspace_id": str(workspace_id),
+            "doc_id": str(doc_id),
+            "update": update,
+            "seq": seq,
+            "user_id": str(current_user_id()),
+        }
+        emitter().emit("doc:update", message, to=room(workspace_id))
+    return {"seq": seq, "content": text}
+
+
+def require_content_size(text: str) -> str:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\\ud800" in JSON) is no text
+        abort(422, message="The content is not valid Unicode text")
+    if size > MAX_CONTENT_BYTES:
+        raise content.DocumentTooLarge(f"The content may not exceed {MAX_CONTENT_BYTES} bytes")
+    return text
 
 
 def rename_document(document: Document, name: str) -> Document:

@@ -10,7 +10,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 log = logging.getLogger(__name__)
 
@@ -149,3 +149,30 @@ def _version(spec: _Spec) -> str | None:
         return None
     lines = (done.stdout or done.stderr).strip().splitlines()
     return lines[0] if lines else None
+
+
+# A workspace run: the language of its entry file, and which files a compiler takes.
+EXTENSIONS = {".py": "python", ".js": "javascript", ".sh": "bash", ".c": "c"}
+EXTENSIONS |= {".cpp": "cpp", ".cc": "cpp"}
+TRANSLATION_UNITS = {"c": (".c",), "cpp": (".cpp", ".cc")}
+
+
+def language_of(path: str) -> str | None:
+    """The language a file runs as, by its extension (None if no language has it)."""
+    return next((name for ext, name in EXTENSIONS.items() if path.endswith(ext)), None)
+
+
+def for_files(lang: Language, entry: str, paths: list[str]) -> Language:
+    """`lang` running a set of files: the entry in place of the single source file, and for
+    c/cpp every translation unit compiled together (headers are found next to them)."""
+    units = [p for p in sorted(paths) if p.endswith(TRANSLATION_UNITS.get(lang.name, ()))]
+    if entry not in units:
+        units.insert(0, entry)
+
+    def swapped(argv: tuple[str, ...], sources: list[str]) -> tuple[str, ...]:
+        return tuple(arg for a in argv for arg in (sources if a == lang.source_file else [a]))
+
+    compile_argv = None
+    if lang.compile is not None:
+        compile_argv = swapped(lang.compile, ["-iquote", ".", *units])
+    return replace(lang, source_file=entry, run=swapped(lang.run, [entry]), compile=compile_argv)

@@ -27,7 +27,7 @@ SUMMARY_TTL_SECONDS = 24 * 3600
 OUTPUT_KEY = "collab:jobs:output:{}"
 OUTPUT_TTL_SECONDS = 600  # refreshed by each chunk: a finished job's chunks go 10 min later
 # Too large to copy, or never shown: the summary leaves them out.
-LEFT_OUT = ("code", "stdin", "output", "stderr")
+LEFT_OUT = ("code", "stdin", "output", "stderr", "files", "test_cases", "tests")
 DATETIMES = ("created_at", "started_at", "finished_at")
 
 

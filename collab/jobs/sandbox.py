@@ -15,9 +15,10 @@ Layers, from the outside in:
    Kernel keyrings are not namespaced: besides keyctl being refused, the job's process joins
    a fresh session keyring of its own, so it never holds the worker's.
 6. This supervisor: wall clock, CPU time, output caps, cancellation. It never opens a path the
-   job could have replaced (the Judge0/go-judge symlink class of escape): the source and stdin
-   go in as sealed memfds, output and status come back through pipes, and the compiled binary
-   of c/cpp is built and run inside one sandbox, so the host never touches it.
+   job could have replaced (the Judge0/go-judge symlink class of escape): the source (or each
+   file of a workspace run) and stdin go in as sealed memfds, output and status come back
+   through pipes, and the compiled binary of c/cpp is built and run inside one sandbox, so
+   the host never touches it.
 """
 
 from __future__ import annotations
@@ -133,6 +134,18 @@ COMPILE = Limits(
 MAX_RUN_SECONDS = COMPILE.wall_seconds + MAXIMUM.wall_seconds + 10
 
 
+MAX_FILES = 64  # of a workspace run: one descriptor and two bubblewrap arguments each
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files of a workspace run, by their paths under /box, and the one that runs (its
+    language's source file; c/cpp compile every translation unit among them)."""
+
+    entry: str
+    contents: dict[str, bytes]
+
+
 @dataclass(frozen=True)
 class Usage:
     cpu_ms: int
@@ -157,13 +170,13 @@ class Result:
 
 def run(
     language: str,
-    code: str,
+    code: str | Files,
     stdin: str | bytes = "",
     limits: Limits | None = None,
     on_output: OutputCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> Result:
-    """Run `code` in a fresh sandbox and wait for it.
+    """Run `code` (one source file, or a workspace's Files) in a fresh sandbox and wait for it.
 
     `on_output(stream, chunk)` receives "stdout"/"stderr" output as it arrives (in this thread).
     Setting `cancel` kills the job within a second. Raises ValueError for a language that is not
@@ -172,16 +185,32 @@ def run(
     lang = languages.get(language)
     if lang is None:
         raise ValueError(f"language {language!r} is not available")
+    lang, sources = sources_of(lang, code)
     stdin_bytes = stdin.encode() if isinstance(stdin, str) else stdin
     job = _Job(lang, (limits or Limits()).clamped(), on_output, cancel or threading.Event())
+    return execute(job, sources, stdin_bytes)
+
+
+def execute(job: _Job, sources: dict[str, bytes], stdin: bytes) -> Result:
+    """Start, supervise and clean up one sandbox (a `_Job` or a variant of it, programs.py)
+    with `sources`, the files by their paths under /box."""
     try:
-        job.start(code.encode(), stdin_bytes)
+        job.start(sources, stdin)
         job.supervise()
         result = job.result()
     finally:
         job.close()
-    log.debug("%s job: %s, usage %s", language, result.outcome, result.usage)
+    log.debug("%s job: %s, usage %s", job.lang.name, result.outcome, result.usage)
     return result
+
+
+def sources_of(lang: Language, code: str | Files) -> tuple[Language, dict[str, bytes]]:
+    """The language as it runs these files, and the files by their paths under /box."""
+    if isinstance(code, str):
+        return lang, {lang.source_file: code.encode()}
+    if len(code.contents) > MAX_FILES or code.entry not in code.contents:
+        raise ValueError(f"at most {MAX_FILES} files, the entry among them")
+    return languages.for_files(lang, code.entry, list(code.contents)), dict(code.contents)
 
 
 @dataclass(frozen=True)
@@ -327,22 +356,25 @@ class _Job:
 
     # Start
 
-    def start(self, code: bytes, stdin: bytes) -> None:
+    def start(self, sources: dict[str, bytes], stdin: bytes) -> None:
         bwrap = bwrap_path()
         filter_program = seccomp_program()
         self.cgroup = _create_cgroup(self._phase_limits())
-        stdin_fd = self._child_end(_sealed_memfd("stdin", stdin))
+        stdin_fd = self._stdin_end(stdin)
         stdout_w = self._pipe_from_child("stdout", self.limits.output_bytes)
         stderr_w = self._pipe_from_child("stderr", self.limits.output_bytes)
         box = _BoxFiles(
-            source=self._child_end(_sealed_memfd("source", code)),
+            sources=[
+                (self._child_end(_sealed_memfd("source", data)), path)
+                for path, data in sources.items()
+            ],
             status=self._pipe_from_child("bwrap-status", 4096),
             seccomp=self._child_end(_sealed_memfd("seccomp", filter_program)),
             masks=[self._child_end(_sealed_memfd("empty", b"")) for _ in MASKED_PROC_FILES],
         )
         numbered = box.numbers()
         command = self._compile_and_run(numbered) if self.lang.compiled else list(self.lang.run)
-        sandbox = _bwrap_argv(bwrap, box, self.lang.source_file)
+        sandbox = self._bwrap(bwrap, box)
         self.proc = _spawn(
             [*_setpriv_argv(), *sandbox, *command],
             stdin_fd,
@@ -357,6 +389,12 @@ class _Job:
         self.child_ends.clear()
         self.pidfd = self._own(os.pidfd_open(self.proc.pid))
         self.selector.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
+
+    def _stdin_end(self, stdin: bytes) -> int:
+        return self._child_end(_sealed_memfd("stdin", stdin))
+
+    def _bwrap(self, bwrap: str, box: _BoxFiles) -> list[str]:
+        return _bwrap_argv(bwrap, box)
 
     def _phase_limits(self) -> Limits:
         if not self.compiling:
@@ -613,16 +651,17 @@ class _BoxFiles:
     """The descriptors bubblewrap gets under their own numbers, named in its argv (it reads
     them, or writes the status): the job's command inherits none of them."""
 
-    source: int  # the user's code
+    sources: list[tuple[int, str]]  # the user's code: (descriptor, path under /box) per file
     status: int  # bubblewrap's JSON status, to tell its own failures from the job's
     seccomp: int  # the compiled filter
     masks: list[int]  # empty files, one per MASKED_PROC_FILES path
 
     def numbers(self) -> list[int]:
-        return [self.source, self.status, self.seccomp, *self.masks]
+        return [*(fd for fd, _ in self.sources), self.status, self.seccomp, *self.masks]
 
 
-def _bwrap_argv(bwrap: str, box: _BoxFiles, source_file: str) -> list[str]:
+def _bwrap_argv(bwrap: str, box: _BoxFiles, executable: bool = False) -> list[str]:
+    """`executable`: the source is a program built earlier (programs.py), mode 0555."""
     # (A bind of /dev/null would not do for the masks: device nodes do not open inside.)
     masks = zip(box.masks, MASKED_PROC_FILES, strict=True)
     return [
@@ -639,7 +678,7 @@ def _bwrap_argv(bwrap: str, box: _BoxFiles, source_file: str) -> list[str]:
         *_tmpfs("/dev/shm", SHM_BYTES),
         *_tmpfs("/tmp", TMP_BYTES),
         *_tmpfs("/box", BOX_BYTES),
-        *("--ro-bind-data", str(box.source), f"/box/{source_file}"),
+        *_box_sources(box.sources, executable),
         # Last, after everything is mounted: nothing outside the tmpfs stays writable.
         *("--remount-ro", "/dev", "--remount-ro", "/"),
         *("--chdir", "/box", "--hostname", "sandbox"),
@@ -647,6 +686,17 @@ def _bwrap_argv(bwrap: str, box: _BoxFiles, source_file: str) -> list[str]:
         *("--seccomp", str(box.seccomp)),  # loaded last, right before the job's command
         "--",
     ]
+
+
+def _box_sources(sources: list[tuple[int, str]], executable: bool = False) -> list[str]:
+    """Each file bound read-only at /box/PATH from its memfd, its folders made first. The paths
+    are checked by the caller (collab/documents/paths.py): relative, no '.' or '..'."""
+    folders = sorted({str(parent) for _, path in sources for parent in Path(path).parents})
+    argv = [arg for folder in folders if folder != "." for arg in ("--dir", f"/box/{folder}")]
+    perms = ("--perms", "0555") if executable else ()
+    for fd, path in sources:
+        argv += [*perms, "--ro-bind-data", str(fd), f"/box/{path}"]
+    return argv
 
 
 def _tmpfs(path: str, size: int) -> tuple[str, ...]:

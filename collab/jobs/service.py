@@ -16,9 +16,10 @@ from sqlalchemy import select
 from collab import activity, flags
 from collab.auth.identity import current_user_id
 from collab.extensions import db
-from collab.jobs import live, recovery, slots, store, workers
+from collab.jobs import live, recovery, slots, store, testcases, workers, workspace_files
 from collab.jobs import tasks as job_tasks
 from collab.jobs.sandbox import Limits
+from collab.jobs.schemas import MAX_STDIN_BYTES
 from collab.jobs.store import JobDocument, Status
 from collab.models import Membership, Role, Workspace
 from collab.permissions import ProjectAccess, project_access
@@ -36,15 +37,18 @@ def submit(data: dict, idempotency_key: str | None) -> JobDocument:
     """Validate, store and queue a job; the caller's original job for a reused key."""
     if not flags.is_enabled(flags.CODE_EXECUTION.name):
         abort(503, message="Code execution is switched off; try again later")
+    data = {**data, "language": job_language(data)}
     require_language(data["language"])
+    require_tests_within_limits(data)
     user_id = str(current_user_id())
     original = store.find_by_key(user_id, idempotency_key)
     if original is not None:
         require_same_request(original, data)
         return original
     project_id = submission_project(data["workspace_id"])
+    files = workspace_snapshot(data)
     require_queue_room()
-    draft = new_job(user_id, data, project_id, idempotency_key)
+    draft = new_job(user_id, data, project_id, idempotency_key, files)
     require_capacity(user_id)
     try:
         job = store.insert(draft)
@@ -98,6 +102,20 @@ def require_language(name: str) -> None:
         abort(422, message=message, messages={"json": {"language": [message]}})
 
 
+def job_language(data: dict) -> str:
+    """The language asked for; for a workspace run without one, its entry's."""
+    if data["entry"] is None:
+        return data["language"]
+    return workspace_files.language_of(data["entry"], data["language"])
+
+
+def workspace_snapshot(data: dict) -> workspace_files.Snapshot | None:
+    """A workspace run's files, read now (the caller's access was checked)."""
+    if data["entry"] is None:
+        return None
+    return workspace_files.snapshot(data["workspace_id"], data["entry"])
+
+
 def submission_project(workspace_id: uuid.UUID | None) -> str | None:
     """The project of the job's workspace; the caller must be its owner or a collaborator."""
     if workspace_id is None:
@@ -116,6 +134,16 @@ def workspace_access(
         abort(404, message=WORKSPACE_NOT_FOUND)
     access = project_access(workspace.project_id, needed, not_found=WORKSPACE_NOT_FOUND)
     return workspace, access
+
+
+def require_tests_within_limits(data: dict) -> None:
+    """413 past the stdin's or the tests' size cap (the count of tests is the schema's: 422)."""
+    if len(data["stdin"].encode()) > MAX_STDIN_BYTES:
+        abort(413, message=f"stdin exceeds {MAX_STDIN_BYTES // (1024 * 1024)} MiB")
+    tests = data.get("tests") or []
+    if testcases.tests_bytes(tests) > testcases.MAX_TESTS_BYTES:
+        mib = testcases.MAX_TESTS_BYTES // (1024 * 1024)
+        abort(413, message=f"The tests' stdin and expected_output exceed {mib} MiB in all")
 
 
 def require_capacity(user_id: str) -> None:
@@ -138,25 +166,48 @@ def require_queue_room() -> None:
         )
 
 
-def new_job(user_id: str, data: dict, project_id: str | None, key: str | None) -> JobDocument:
+def new_job(
+    user_id: str,
+    data: dict,
+    project_id: str | None,
+    key: str | None,
+    files: workspace_files.Snapshot | None = None,
+) -> JobDocument:
     limits = Limits(wall_seconds=data["timeout"], memory_mb=data["memory_mb"]).clamped()
     workspace_id = data["workspace_id"]
     return JobDocument(
         user_id=user_id,
         language=data["language"],
-        code=data["code"],
+        code=data["code"] or "",
+        entry=data["entry"],
+        files=files.files if files else None,
+        skipped=files.skipped if files else None,
         stdin=data["stdin"],
         limits=asdict(limits),
         workspace_id=str(workspace_id) if workspace_id else None,
         project_id=project_id,
         idempotency_key=key,
+        test_cases=data.get("tests"),
+        compare=data.get("compare", testcases.TRIMMED),
+        stop_on_failure=data.get("stop_on_failure", False),
+        interactive=data.get("interactive", False),
     )
 
 
 def require_same_request(original: JobDocument, data: dict) -> None:
     """A key names one request: reusing it for another is a client bug, not a retry."""
     replay = new_job(original.user_id, data, original.project_id, original.idempotency_key)
-    fields = ("language", "code", "stdin", "limits", "workspace_id")
+    fields = (
+        "language",
+        "code",
+        "entry",
+        "stdin",
+        "limits",
+        "workspace_id",
+        "test_cases",
+        "compare",
+        "interactive",
+    )
     if any(getattr(replay, name) != getattr(original, name) for name in fields):
         abort(422, message="This Idempotency-Key was already used for a different request")
 

@@ -72,6 +72,18 @@ class JobDocument:
     stderr_truncated: bool | None = None
     runtime: str | None = None
     output_seq: int | None = None  # the last output chunk `output`/`stderr` include
+    # A workspace run (collab/jobs/workspace_files.py): the file that runs, the files with
+    # their contents as submitted, and the documents that are not files.
+    entry: str | None = None
+    files: list[dict] | None = None
+    skipped: list[str] | None = None
+    # Test cases (testcases.py): what was submitted, then each test's result and the counts.
+    test_cases: list[dict] | None = None  # [{name, stdin, expected_output}]
+    compare: str = "trimmed"
+    stop_on_failure: bool = False
+    tests: list[dict] | None = None
+    summary: dict | None = None
+    interactive: bool = False  # stdin fed over Socket.IO (interactive.py)
 
     @property
     def finished(self) -> bool:
@@ -202,3 +214,9 @@ def record_partial_result(job_id: str, result: dict) -> None:
     is no outcome: the program was stopped, it did not end."""
     partial = {**result, "outcome": None}
     collection().update_one({"_id": job_id, "status": Status.CANCELLED.value}, {"$set": partial})
+
+
+def record_tests(job_id: str, tests: list[dict], summary: dict) -> None:
+    """The results of a running job's tests so far (GET shows them while it runs)."""
+    progress = {"tests": tests, "summary": summary}
+    collection().update_one({"_id": job_id, "status": Status.RUNNING.value}, {"$set": progress})

@@ -10,8 +10,10 @@ logged, and a client that missed events reads the stored state.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 
 import redis
@@ -21,7 +23,17 @@ from rq.job import JobStatus
 from rq.utils import now as rq_now
 
 from collab.extensions import redis_client
-from collab.jobs import fair, live, recovery, sandbox, store, workers
+from collab.jobs import (
+    fair,
+    interactive,
+    live,
+    recovery,
+    sandbox,
+    store,
+    testcases,
+    workers,
+    workspace_files,
+)
 from collab.jobs.coalesce import Coalescer
 from collab.jobs.fair import jobs_queue
 from collab.jobs.sandbox import Limits, Outcome, Result, SandboxUnavailable
@@ -50,13 +62,19 @@ def enqueue(job: JobDocument) -> bool:
         execute_job,
         args=(job.id, job.user_id),
         job_id=job.id,
-        timeout=RQ_TIMEOUT_SECONDS,
+        timeout=rq_timeout(job),
         result_ttl=RESULT_TTL_SECONDS,
         failure_ttl=FAILURE_TTL_SECONDS,
         status=JobStatus.DEFERRED,
     )
     rq_job.enqueued_at = rq_now()  # submitted (rq-dashboard's "enqueued"), even if deferred
     return fair.submit(rq_job, job.user_id)
+
+
+def rq_timeout(job: JobDocument) -> int:
+    if job.test_cases:
+        return int(testcases.max_seconds(job)) + 30
+    return RQ_TIMEOUT_SECONDS
 
 
 def queued_count() -> int:
@@ -94,9 +112,8 @@ def run_job(job_id: str) -> None:
         log.info("job %s is no longer pending (cancelled?): skipped", job_id)
         return
     broadcast_status(job)
-    relay = OutputRelay(job)
     try:
-        result = run_in_sandbox(job, relay)
+        fields = run_to_the_end(job)
     except SandboxUnavailable as error:
         log.error("job %s: %s", job_id, error)
         finish(job_id, store.fail(job_id, f"Sandbox unavailable: {error}"))
@@ -106,7 +123,18 @@ def run_job(job_id: str) -> None:
         log.exception("job %s failed inside the worker", job_id)
         finish(job_id, store.fail(job_id, "Internal error while running the job"))
         raise  # to RQ's failed registry
-    finish(job_id, store_result(job, {**result_fields(result), "output_seq": relay.seq}))
+    finish(job_id, store_result(job, fields))
+
+
+def run_to_the_end(job: JobDocument) -> dict:
+    """Run the job (its tests, if it has any); the result fields to store."""
+    if job.test_cases:
+        return testcases.run_job(job)
+    if job.interactive:
+        return interactive.run_job(job)
+    relay = OutputRelay(job)
+    result = run_in_sandbox(job, relay)
+    return {**result_fields(result), "output_seq": relay.seq}
 
 
 def store_result(job: JobDocument, fields: dict) -> JobDocument | None:
@@ -166,28 +194,43 @@ def waiting_client() -> redis.Redis:
     return client
 
 
+def code_of(job: JobDocument) -> str | sandbox.Files:
+    """What the job runs: its inline code, or the workspace's files as submitted."""
+    return workspace_files.files_of(job.entry, job.files) if job.entry else job.code
+
+
 def run_in_sandbox(job: JobDocument, relay: OutputRelay) -> Result:
     """Run the job, watching for cancellation; the relay is closed once it returns or raises
     (its `seq` is then final, and its thread gone)."""
+    try:
+        with watching_cancel(job.id) as cancel:
+            return sandbox.run(
+                job.language,
+                code_of(job),
+                job.stdin,
+                Limits(**job.limits),
+                on_output=relay,
+                cancel=cancel,
+            )
+    finally:
+        relay.close()
+
+
+@contextlib.contextmanager
+def watching_cancel(job_id: str) -> Iterator[threading.Event]:
+    """An event set when the job is cancelled (and the job's heartbeat kept) while the block
+    runs; the watcher is gone once it ends."""
     cancel = threading.Event()
     done = threading.Event()
     watcher = threading.Thread(
-        target=watch_cancel, args=(job.id, cancel, done, current_app._get_current_object())
+        target=watch_cancel, args=(job_id, cancel, done, current_app._get_current_object())
     )
     watcher.start()
     try:
-        return sandbox.run(
-            job.language,
-            job.code,
-            job.stdin,
-            Limits(**job.limits),
-            on_output=relay,
-            cancel=cancel,
-        )
+        yield cancel
     finally:
         done.set()
         watcher.join()
-        relay.close()
 
 
 def watch_cancel(job_id: str, cancel: threading.Event, done: threading.Event, app) -> None:
@@ -210,9 +253,12 @@ class OutputRelay:
     Each stream is decoded incrementally, so a character split between two reads is never
     mangled: the chunks joined equal the output stored at the end."""
 
-    def __init__(self, job: JobDocument) -> None:
+    def __init__(self, job: JobDocument, test: int | None = None, seq: int = 0) -> None:
+        """`test`: the index of the test case whose output this is (its chunks say so);
+        `seq`: the last chunk number already used (by the job's earlier tests)."""
         self.job = job
-        self.seq = 0
+        self.test = test
+        self.seq = seq
         self.decoders = {
             name: codecs.getincrementaldecoder("utf-8")(errors="replace")
             for name in ("stdout", "stderr")
@@ -233,9 +279,12 @@ class OutputRelay:
 
     def relay(self, stream: str, text: str) -> None:
         self.seq += 1
-        payload = {"job_id": self.job.id, "seq": self.seq, "stream": stream, "chunk": text}
+        chunk = {"seq": self.seq, "stream": stream, "chunk": text}
+        if self.test is not None:
+            chunk["test"] = self.test
+        payload = {"job_id": self.job.id, **chunk}
         try:
-            live.keep_chunk(self.job.id, {"seq": self.seq, "stream": stream, "chunk": text})
+            live.keep_chunk(self.job.id, chunk)
         except redis.RedisError:  # the result stored at the end still has it
             log.warning("could not store output of job %s", self.job.id, exc_info=True)
         broadcast(self.job, "job:output", payload)

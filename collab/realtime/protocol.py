@@ -2,8 +2,8 @@
 
 Each event is acknowledged: `{"ok": true, ...}` or `{"ok": false, "error": {code, message}}`
 with codes such as unauthorized, token_expired, forbidden, not_found, bad_request, too_large,
-rate_limited and internal. A handler never lets an exception escape: a bad payload of any kind
-gets an error ack and the connection stays open.
+rate_limited, not_running and internal. A handler never lets an exception escape: a bad
+payload of any kind gets an error ack and the connection stays open.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ NOT_FOUND = "not_found"
 BAD_REQUEST = "bad_request"
 TOO_LARGE = "too_large"
 RATE_LIMITED = "rate_limited"
+NOT_RUNNING = "not_running"  # job:stdin for a job not started yet or already ended
 UNAVAILABLE = "unavailable"
 INTERNAL = "internal"
 
