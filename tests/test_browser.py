@@ -50,8 +50,8 @@ CHROMIUM_FLAGS = (
 WAIT_SECONDS = 20
 
 
-@pytest.fixture()
-def browser() -> Iterator[webdriver.Chrome]:
+def new_driver() -> webdriver.Chrome:
+    """Debian's headless Chromium through its chromedriver (fails when they are missing)."""
     if MISSING:
         pytest.fail(f"COLLAB_REQUIRE_BROWSER=1 but the browser is missing: {WHY}")
     options = Options()
@@ -59,7 +59,12 @@ def browser() -> Iterator[webdriver.Chrome]:
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     # A driver path given: Selenium Manager (which would download a browser) is never run.
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+@pytest.fixture()
+def browser() -> Iterator[webdriver.Chrome]:
+    driver = new_driver()
     try:
         yield driver
     finally:

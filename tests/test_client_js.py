@@ -17,7 +17,6 @@ The package's dependencies are pinned in clients/js/package-lock.json and instal
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -26,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers_node import install_locked
 from tests.realtime_support import WebInstance
 
 PACKAGE = Path(__file__).parent.parent / "clients" / "js"
 NODE = shutil.which("node")
-NPM_CI_SECONDS = 300
 NODE_TEST_SECONDS = 480
 SHORT_TOKEN_SECONDS = 5
 MIN_NODE_TESTS = 20  # the scenarios in clients/js/test/
@@ -40,36 +39,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def node_modules_match_the_lockfile() -> bool:
-    """Every package of package-lock.json is installed at its locked version."""
-    installed = PACKAGE / "node_modules" / ".package-lock.json"
-    if not installed.exists():
-        return False
-    locked = json.loads((PACKAGE / "package-lock.json").read_text())["packages"]
-    present = json.loads(installed.read_text())["packages"]
-    return all(
-        present.get(path, {}).get("version") == package["version"]
-        and (PACKAGE / path / "package.json").exists()
-        for path, package in locked.items()
-        if path and not package.get("optional")
-    )
-
-
 @pytest.fixture(scope="module")
 def package_installed() -> None:
-    """clients/js/node_modules as locked: `npm ci` once if it is missing or out of date."""
-    if node_modules_match_the_lockfile():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("clients/js/node_modules is missing and npm is not installed to run `npm ci`")
-    command = [npm, "ci", "--no-audit", "--no-fund"]
-    try:
-        done = run(command, NPM_CI_SECONDS)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"`npm ci` took more than {NPM_CI_SECONDS} s (is the registry up?)")
-    if done.returncode != 0 or not node_modules_match_the_lockfile():
-        pytest.fail(f"`npm ci` failed (exit {done.returncode}):\n{output(done)}")
+    """clients/js/node_modules as locked."""
+    install_locked(PACKAGE)
 
 
 def run(command: list[str], timeout: float, env: dict[str, str] | None = None):

@@ -9,10 +9,7 @@ tests skip, or fail when COLLAB_REQUIRE_BROWSER=1 (as in CI).
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +19,6 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -31,7 +26,9 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from collab.devstack import ROOT
-from tests.test_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, MISSING, REQUIRED, WHY
+from collab.tasks import DEFAULT_QUEUE, JOBS_QUEUE
+from tests.test_browser import MISSING, REQUIRED, WHY, new_driver
+from tests.test_jobs import worker_logging_to
 
 pytestmark = pytest.mark.skipif(bool(MISSING) and not REQUIRED, reason=WHY)
 
@@ -49,17 +46,6 @@ return [...content.querySelectorAll('.cm-line')].map((line) => {
   return copy.textContent;
 }).join('\\n');
 """
-
-
-def new_driver() -> webdriver.Chrome:
-    if MISSING:
-        pytest.fail(f"COLLAB_REQUIRE_BROWSER=1 but the browser is missing: {WHY}")
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    # A driver path given: Selenium Manager (which would download a browser) is never run.
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
 class Page:
@@ -178,24 +164,8 @@ def pages(request) -> Iterator:
 @pytest.fixture()
 def job_worker(base_env, tmp_path) -> Iterator[subprocess.Popen]:
     """The Procfile's worker process (every queue: documents' compaction and code jobs)."""
-    with open(tmp_path / "worker.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "worker.py"],
-            cwd=ROOT,
-            env={**os.environ, **base_env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield process
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+    with worker_logging_to(tmp_path / "worker.log", base_env, JOBS_QUEUE, DEFAULT_QUEUE) as worker:
+        yield worker
 
 
 class Team:

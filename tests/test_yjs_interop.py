@@ -22,12 +22,12 @@ import pytest
 from pycrdt import Doc
 
 from collab.documents import content as documents
+from tests.helpers_node import install_locked
 from tests.realtime_support import Replica, connected, content_of, create_document
 
 JS_DIR = Path(__file__).parent / "js"
 CLIENT = JS_DIR / "yjs_client.mjs"
 NODE = shutil.which("node")
-NPM_CI_SECONDS = 300
 
 pytestmark = pytest.mark.skipif(
     NODE is None, reason="node is not installed: the Yjs interop tests run a JavaScript Yjs client"
@@ -37,41 +37,10 @@ pytestmark = pytest.mark.skipif(
 # --- The JavaScript client ---------------------------------------------------------------
 
 
-def node_modules_match_the_lockfile() -> bool:
-    """Every package of package-lock.json is installed at its locked version."""
-    installed = JS_DIR / "node_modules" / ".package-lock.json"
-    if not installed.exists():
-        return False
-    locked = json.loads((JS_DIR / "package-lock.json").read_text())["packages"]
-    present = json.loads(installed.read_text())["packages"]
-    return all(
-        present.get(path, {}).get("version") == package["version"]
-        and (JS_DIR / path / "package.json").exists()
-        for path, package in locked.items()
-        if path
-    )
-
-
 @pytest.fixture(scope="module")
 def yjs_installed() -> None:
-    """tests/js/node_modules as locked: `npm ci` once if it is missing or out of date."""
-    if node_modules_match_the_lockfile():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("tests/js/node_modules is missing and npm is not installed to run `npm ci`")
-    command = [npm, "ci", "--no-audit", "--no-fund"]
-    try:
-        done = subprocess.run(
-            command, cwd=JS_DIR, capture_output=True, text=True, timeout=NPM_CI_SECONDS
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"`npm ci` in {JS_DIR} took more than {NPM_CI_SECONDS} s (is the registry up?)")
-    if done.returncode != 0 or not node_modules_match_the_lockfile():
-        pytest.fail(
-            f"`npm ci` in {JS_DIR} failed (exit {done.returncode}):\n"
-            f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
-        )
+    """tests/js/node_modules as locked."""
+    install_locked(JS_DIR)
 
 
 class YjsClient:
