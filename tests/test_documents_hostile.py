@@ -42,9 +42,15 @@ SEGFAULT_FIRST = bytes.fromhex(
 SEGFAULT_SECOND = bytes.fromhex(
     "0104030084031004f09f9880450110046e756c6c85010d027b7d85ffffffffffffff0f00027b7d0109011201"
 )
-# Applies alone, but on BASE Yrs panics (BlockSet::exclude unwraps a None): a PanicException,
-# which derives from BaseException and gets through `except Exception`.
-PANICS_ON_BASE = bytes.fromhex("010101008408000000")
+# Neither of those two looks like an edit (sections past what the document has, origins it
+# lacks), so the server now refuses both before Yrs sees them. This one does look like an edit
+# of BASE and FIRST, and segfaults Yrs too: on a document whose history an older server stored
+# (FIRST included), it is what reaches a replica and crashes it.
+SEGFAULT_EDIT = bytes.fromhex("0102030081030d64050107636f6e74656e740322732200")
+# Looks like an edit of BASE and applies alone, but on BASE Yrs panics (BlockSet::exclude
+# unwraps a None): a PanicException, which derives from BaseException and gets through
+# `except Exception`.
+PANICS_ON_BASE = bytes.fromhex("010101038401020000")
 # A state vector of 5 bytes claiming 2^28 clients: pycrdt allocated ~500 MB before refusing it.
 HUGE_STATE_VECTOR = b"\x80\x80\x80\x80\x01"
 
@@ -107,9 +113,10 @@ def run_in_a_throwaway_process(*updates: bytes) -> subprocess.CompletedProcess:
 
 def test_the_crashers_still_crash_pycrdt():
     assert run_in_a_throwaway_process(BASE, SEGFAULT_FIRST).returncode == 0
-    assert run_in_a_throwaway_process(BASE, SEGFAULT_FIRST, SEGFAULT_SECOND).returncode == (
-        -signal.SIGSEGV
-    )
+    for crasher in (SEGFAULT_SECOND, SEGFAULT_EDIT):
+        assert run_in_a_throwaway_process(BASE, SEGFAULT_FIRST, crasher).returncode == (
+            -signal.SIGSEGV
+        )
     assert run_in_a_throwaway_process(PANICS_ON_BASE).returncode == 0
     panicked = run_in_a_throwaway_process(BASE, PANICS_ON_BASE)
     assert panicked.returncode == 1 and b"PanicException" in panicked.stderr
@@ -150,6 +157,15 @@ def legit_append(app, document_id: str, chars: str) -> bytes:
     return doc.get_update(before)
 
 
+def fresh_client_edit(chars: str) -> bytes:
+    """A new client's first edit: no origin that a document could lack. (On a history an
+    older server stored, appending can point at structs the server holds pending, which
+    today's server refuses as not looking like an edit.)"""
+    doc = Doc(client_id=4242)  # one id: the text it makes is known
+    doc.get("content", type=Text).insert(0, chars)
+    return doc.get_update()
+
+
 def append(app, document_id: str, update: bytes) -> int:
     with app.app_context():
         return content.append_update(document_id, update)
@@ -164,19 +180,40 @@ def updates_of(app, document_id: str) -> int:
     return count_rows(app, DocumentUpdate, document_id=uuid.UUID(document_id))
 
 
+def stored_by_an_older_server(app, document_id: str, *updates: bytes) -> None:
+    """Updates stored below today's checks, as a server before them let through."""
+    with app.app_context():
+        for update in updates:
+            store.append(uuid.UUID(document_id), update)
+
+
+def test_updates_that_do_not_look_like_edits_are_refused_before_yrs_sees_them(app, document):
+    """A gap after what the document has of a client, or an origin it lacks: such structs
+    would wait, pending, and integrate in whatever order each copy got the updates."""
+    append(app, document, BASE)
+    before = crashes(app)
+    for update in (SEGFAULT_FIRST, DIVERGING[0]):
+        with app.app_context(), pytest.raises(InvalidUpdate) as refused:
+            content.append_update(document, update)
+        assert "does not have" in str(refused.value)
+    assert crashes(app) == before
+    assert updates_of(app, document) == 1
+    assert read_text(app, document) == text_after(BASE)
+
+
 def test_an_update_that_segfaults_yrs_is_refused_and_changes_nothing(app, document):
-    assert [append(app, document, BASE), append(app, document, SEGFAULT_FIRST)] == [1, 2]
+    stored_by_an_older_server(app, document, BASE, SEGFAULT_FIRST)
     before = crashes(app)
 
     with app.app_context(), pytest.raises(InvalidUpdate) as refused:
-        content.append_update(document, SEGFAULT_SECOND)
+        content.append_update(document, SEGFAULT_EDIT)
 
     assert refused.value.status == 400
     assert crashes(app) >= before + 2  # tried twice, each in a replica process: not in ours
     assert updates_of(app, document) == 2
     assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST)
-    assert append(app, document, legit_append(app, document, "!")) == 3
-    assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST) + "!"
+    assert append(app, document, fresh_client_edit("!")) == 3
+    assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST, fresh_client_edit("!"))
 
 
 def test_an_update_that_makes_yrs_panic_is_refused_and_changes_nothing(app, document):
@@ -207,15 +244,24 @@ def peak_memory_kb(pid: int) -> int:
 
 @pytest.mark.parametrize("kind", ["any shape", "typed-looking"])
 def test_an_update_that_would_make_replicas_disagree_is_refused(app, document, kind):
+    """The history before the last update does not look like edits (today's server refuses
+    it): as an older server stored it. The last one, typed-looking, fails the convergence
+    check; of any shape, it is refused as not looking like an edit."""
     from tests.yjs_fuzz import real_edits
 
-    updates = [*real_edits(5, 60)[0], *DIVERGING] if kind == "any shape" else TYPED_DIVERGING
-    for update in updates[:-1]:
-        append(app, document, update)
+    if kind == "any shape":
+        real = real_edits(5, 60)[0]
+        for update in real:
+            append(app, document, update)
+        stored_by_an_older_server(app, document, *DIVERGING[:-1])
+        updates, reason = [*real, *DIVERGING], "does not have"
+    else:
+        stored_by_an_older_server(app, document, *TYPED_DIVERGING[:-1])
+        updates, reason = TYPED_DIVERGING, "disagree"
     text = read_text(app, document)
     with app.app_context(), pytest.raises(InvalidUpdate) as refused:
         content.append_update(document, updates[-1])
-    assert "disagree" in str(refused.value)
+    assert reason in str(refused.value)
     assert read_text(app, document) == text
     assert reloaded_text(app, document) == text
 
@@ -258,10 +304,7 @@ def test_a_stored_document_that_disagrees_takes_edits_and_is_repaired(app, docum
 
 def test_a_stored_update_that_crashes_every_read_is_set_aside(app, client, alice, document):
     """What an older server let through: accepted, stored, then every read died with it."""
-    append(app, document, BASE)
-    append(app, document, SEGFAULT_FIRST)
-    with app.app_context():
-        store.append(uuid.UUID(document), SEGFAULT_SECOND)  # below the checks, as it was
+    stored_by_an_older_server(app, document, BASE, SEGFAULT_FIRST, SEGFAULT_SECOND)
 
     assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST)
 
@@ -278,7 +321,7 @@ def test_a_stored_update_that_crashes_every_read_is_set_aside(app, client, alice
     assert updates_of(app, document) == 0  # folded into the verified snapshot
     assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST)  # no second repair
     assert count_rows(app, QuarantinedUpdate) == 1
-    assert append(app, document, legit_append(app, document, "?")) == 4
+    assert append(app, document, fresh_client_edit("?")) == 4
 
 
 def test_a_replica_killed_between_calls_is_replaced_without_refusing_anything(app, document):
@@ -335,8 +378,7 @@ def test_a_crasher_sent_with_other_edits_refuses_only_itself(app, document):
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    append(app, document, BASE)
-    append(app, document, SEGFAULT_FIRST)
+    stored_by_an_older_server(app, document, BASE, SEGFAULT_FIRST)
     authors = 6
     start = threading.Barrier(authors + 1)
 
@@ -350,7 +392,7 @@ def test_a_crasher_sent_with_other_edits_refuses_only_itself(app, document):
     def hostile() -> type:
         start.wait()
         try:
-            append(app, document, SEGFAULT_SECOND)
+            append(app, document, SEGFAULT_EDIT)
         except InvalidUpdate as refused:
             return type(refused)
         return type(None)

@@ -9,17 +9,27 @@ COLLAB_FUZZ_SEED replays a run.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.helpers_projects import make_team
 from tests.realtime_support import Client, Replica, WebInstance, connected, content_of
 from tests.realtime_support import create_document as new_document
-from tests.test_documents_hostile import BASE, SEGFAULT_FIRST, SEGFAULT_SECOND
+from tests.test_documents_hostile import (
+    BASE,
+    SEGFAULT_EDIT,
+    SEGFAULT_FIRST,
+    stored_by_an_older_server,
+)
 from tests.yjs_fuzz import Fuzzer, real_edits
 
 SOCKETS = 8
@@ -77,7 +87,7 @@ def fuzz(socket: Client, team, doc_ids: list[str], fuzzer: Fuzzer, results, dead
 
 
 def test_thousands_of_hostile_cases_leave_the_instance_and_the_documents_whole(
-    instance, client, make_user
+    instance, app, client, make_user
 ):
     seed = int(os.environ.get("COLLAB_FUZZ_SEED") or random.randrange(2**32))
     seconds = float(os.environ.get("COLLAB_FUZZ_SECONDS", "40"))
@@ -89,12 +99,12 @@ def test_thousands_of_hostile_cases_leave_the_instance_and_the_documents_whole(
 
     with connected(instance.url, team.collaborator.access_token) as victim:
         join(victim, team)
-        sent = write_real_content(victim, team, doc_ids, real)
+        sent = write_real_content(app, victim, team, doc_ids, real)
         attackers = [Client(instance.url, team.owner.access_token) for _ in range(SOCKETS)]
         try:
             for attacker in attackers:
                 join(attacker, team)
-            refused = attackers[0].call("doc:update", edit(team, doc_ids[0], SEGFAULT_SECOND))
+            refused = attackers[0].call("doc:update", edit(team, doc_ids[0], SEGFAULT_EDIT))
             assert refused["error"]["code"] == "bad_request"
             fuzzers = [Fuzzer(seed + i, clients, real) for i in range(SOCKETS)]
             results = run_fuzzers(attackers, fuzzers, team, doc_ids, seconds)
@@ -110,20 +120,20 @@ def test_thousands_of_hostile_cases_leave_the_instance_and_the_documents_whole(
         assert victim.connected
         assert instance.worker_pids() == workers
         for doc_id in doc_ids:
-            assert_loads_the_same_everywhere(victim, client, team, doc_id, sent[doc_id])
+            assert_loads_the_same_everywhere(victim, client, team, doc_id, sent[doc_id], seed)
 
 
-def write_real_content(victim: Client, team, doc_ids: list[str], real: list[bytes]) -> dict:
-    """Real edits in every document first (so that the cases' origins hit real items), and
-    the crashing pair's first half in the first; what the victim sent, per document."""
+def write_real_content(app, victim: Client, team, doc_ids: list[str], real: list[bytes]) -> dict:
+    """In the first document, BASE and SEGFAULT_FIRST as an older server stored them
+    (SEGFAULT_EDIT crashes Yrs on them); then real edits in every document, so that the
+    cases' origins hit real items. What each document holds."""
+    stored_by_an_older_server(app, doc_ids[0], BASE, SEGFAULT_FIRST)
     sent: dict[str, list[bytes]] = {doc_id: [] for doc_id in doc_ids}
+    sent[doc_ids[0]] += [BASE, SEGFAULT_FIRST]
     for doc_id in doc_ids:
         for update in real:
             patiently(victim, "doc:update", edit(team, doc_id, update))
             sent[doc_id].append(update)
-    for update in (BASE, SEGFAULT_FIRST):
-        patiently(victim, "doc:update", edit(team, doc_ids[0], update))
-        sent[doc_ids[0]].append(update)
     return sent
 
 
@@ -156,19 +166,64 @@ def edit(team, doc_id: str, update: bytes) -> dict:
 
 
 def assert_loads_the_same_everywhere(
-    victim: Client, client, team, doc_id: str, sent: list[bytes]
+    victim: Client, client, team, doc_id: str, sent: list[bytes], seed: int
 ) -> None:
     """REST, a fresh sync, and the victim's replica (its own edits and every broadcast it
-    received: the edits the server accepted) all agree."""
-    fresh = Replica()
-    payload = {"workspace_id": team.wid, "doc_id": doc_id, "state_vector": fresh.state_vector()}
-    fresh.apply(victim.ok("doc:sync", payload)["update"])
-    held = Replica()
-    for update in sent:
-        held.apply(update)
-    for message in victim.received["doc:update"]:
-        if message["doc_id"] == doc_id:
-            held.apply(message["update"])
+    received: the edits the server accepted) all agree. The replicas are built in a child
+    process: pycrdt can crash on hostile bytes, and this process must live to report it.
+    Whatever disagrees is saved under tests/artifacts/fuzz/ for a replay."""
+    fresh_vector = Replica().state_vector()
+    payload = {"workspace_id": team.wid, "doc_id": doc_id, "state_vector": fresh_vector}
+    synced = victim.ok("doc:sync", payload)["update"]
+    broadcast = [m for m in victim.received["doc:update"] if m["doc_id"] == doc_id]
+    received = [m["update"] for m in broadcast]
     rest = content_of(client, team, doc_id)
-    assert str(fresh) == rest, "a fresh sync and REST disagree"
-    assert str(held) == rest, "the victim's replica of the accepted edits and REST disagree"
+    texts = replayed({"fresh": [synced], "held": [*sent, *received]})
+    if texts != {"fresh": rest, "held": rest}:
+        saved = save_case(seed, doc_id, sent, broadcast, synced, rest, texts)
+        pytest.fail(f"REST {rest!r} but {texts!r}; the case is in {saved}")
+
+
+REPLAY = """
+import base64, json, sys
+from pycrdt import Doc, Text
+texts = {}
+for name, updates in json.load(sys.stdin).items():
+    doc = Doc()
+    text = doc.get("content", type=Text)
+    for update in updates:
+        doc.apply_update(base64.b64decode(update))
+    texts[name] = str(text)
+print(json.dumps(texts))
+"""
+
+
+def replayed(sequences: dict[str, list[bytes]]) -> dict:
+    """The text of a fresh pycrdt document per sequence of updates, each applied in order."""
+    encoded = {name: [b64(u) for u in updates] for name, updates in sequences.items()}
+    child = subprocess.run(
+        [sys.executable, "-c", REPLAY], input=json.dumps(encoded), capture_output=True, text=True
+    )
+    if child.returncode != 0:
+        return {"crashed": child.returncode, "stderr": child.stderr[-2000:]}
+    return json.loads(child.stdout)
+
+
+def save_case(seed, doc_id, sent, broadcast, synced, rest, texts) -> Path:
+    folder = Path(__file__).parent / "artifacts" / "fuzz"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"seed-{seed}-{doc_id}.json"
+    case = {
+        "seed": seed,
+        "rest": rest,
+        "texts": texts,
+        "sent": [b64(u) for u in sent],
+        "broadcast": [{"seq": m["seq"], "update": b64(m["update"])} for m in broadcast],
+        "synced": b64(synced),
+    }
+    path.write_text(json.dumps(case, indent=1))
+    return path
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

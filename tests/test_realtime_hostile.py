@@ -21,8 +21,10 @@ from tests.test_documents_hostile import (
     BASE,
     HUGE_STATE_VECTOR,
     PANICS_ON_BASE,
+    SEGFAULT_EDIT,
     SEGFAULT_FIRST,
     SEGFAULT_SECOND,
+    stored_by_an_older_server,
     text_after,
 )
 
@@ -78,20 +80,22 @@ def health_is_quick(instance: WebInstance) -> None:
 # --- Crafted bytes ----------------------------------------------------------------------------
 
 
-def test_an_update_that_segfaults_yrs_costs_its_sender_an_error_ack_only(limited, client, team):
-    """Finding 1: the ack path (`call`) with the crafted update killed the worker process."""
+def test_an_update_that_segfaults_yrs_costs_its_sender_an_error_ack_only(
+    limited, app, client, team
+):
+    """Finding 1: the ack path (`call`) with the crafted update killed the worker process.
+    SEGFAULT_EDIT crashes Yrs on a history an older server stored (SEGFAULT_FIRST)."""
     web = limited[0]
     workers = web.worker_pids()
     doc_id = create_document(client, team)
+    stored_by_an_older_server(app, doc_id, BASE, SEGFAULT_FIRST)
     with (
         connected(web.url, team.owner.access_token) as attacker,
         connected(web.url, team.collaborator.access_token) as victim,
     ):
         join(attacker, team)
         join(victim, team)
-        assert edit(attacker, team, doc_id, BASE)["seq"] == 1
-        assert edit(attacker, team, doc_id, SEGFAULT_FIRST)["seq"] == 2
-        for crafted in (PANICS_ON_BASE, SEGFAULT_SECOND):  # the crash spends its budget
+        for crafted in (PANICS_ON_BASE, SEGFAULT_SECOND, SEGFAULT_EDIT):  # the crash spends
             ack = edit(attacker, team, doc_id, crafted)
             assert ack["ok"] is False and ack["error"]["code"] == "bad_request", ack
         assert attacker.connected and victim.connected
@@ -181,21 +185,21 @@ def rewrite(replica: Replica, text: str) -> bytes:
     return replica.doc.get_update(before)
 
 
-def test_processing_time_is_budgeted_per_connection(limited, client, team):
+def test_processing_time_is_budgeted_per_connection(limited, app, client, team):
     """Crashing a replica costs its sender a second of budget: the next events are refused
-    before any work, and another user on the same instance keeps editing."""
+    before any work, and another user on the same instance keeps editing. (SEGFAULT_EDIT
+    crashes Yrs on the history an older server stored.)"""
     web = limited[0]
     doc_id = create_document(client, team)
+    stored_by_an_older_server(app, doc_id, BASE, SEGFAULT_FIRST)
     with (
         connected(web.url, team.owner.access_token) as attacker,
         connected(web.url, team.collaborator.access_token) as other_user,
     ):
         join(attacker, team)
         join(other_user, team)
-        edit(attacker, team, doc_id, BASE)
-        edit(attacker, team, doc_id, SEGFAULT_FIRST)
-        assert edit(attacker, team, doc_id, SEGFAULT_SECOND)["error"]["code"] == "bad_request"
-        refused = edit(attacker, team, doc_id, SEGFAULT_SECOND)["error"]
+        assert edit(attacker, team, doc_id, SEGFAULT_EDIT)["error"]["code"] == "bad_request"
+        refused = edit(attacker, team, doc_id, SEGFAULT_EDIT)["error"]
         assert refused["code"] == "rate_limited", refused
         assert refused["details"]["retry_after_ms"] > 1000
         assert attacker.call("doc:sync", sync(team, doc_id, Replica()))["error"]["code"] == (
@@ -217,12 +221,15 @@ def test_a_document_stops_growing_at_its_size_cap(limited, client, team):
         assert str(fresh) == "a" * 250_000
 
 
-def test_a_flood_of_crafted_messages_from_many_sockets_does_not_stall_others(limited, client, team):
+def test_a_flood_of_crafted_messages_from_many_sockets_does_not_stall_others(
+    limited, app, client, team
+):
     """Every socket the cap allows sends garbage as fast as it is answered; another user's
     edits keep being acknowledged, and /health keeps answering."""
     web = limited[1]
     doc_id = create_document(client, team)
-    garbage = [SEGFAULT_SECOND, HUGE_STATE_VECTOR, b"\xff" * 5000, PANICS_ON_BASE]
+    stored_by_an_older_server(app, doc_id, BASE, SEGFAULT_FIRST)  # where SEGFAULT_EDIT crashes
+    garbage = [SEGFAULT_EDIT, HUGE_STATE_VECTOR, b"\xff" * 5000, PANICS_ON_BASE]
     with connected(web.url, team.collaborator.access_token) as victim:
         join(victim, team)
         attackers = [Client(web.url, team.owner.access_token) for _ in range(SOCKETS_PER_USER)]

@@ -225,7 +225,7 @@ def apply_one(replicas: Replicas, replica: Replica, doc_id: str, update: bytes, 
             raise
         replicas.drop(doc_id)  # possibly half applied: rebuilt from storage next time
         raise Refused("invalid", "The update cannot be applied to this document") from None
-    if not converges and (check == "refuse" or replica.verified):
+    if not converges and replica.verified:
         replicas.drop(doc_id)
         raise Refused("invalid", "The update would make copies of the document disagree")
     if size > max_bytes and size > before:
@@ -239,10 +239,13 @@ def apply_one(replicas: Replicas, replica: Replica, doc_id: str, update: bytes, 
 
 
 def how_to_check(replica: Replica, shape: wire.UpdateShape, state: dict[int, int]) -> str | None:
-    """None: no convergence check; "refuse": checked, refused if it fails; "check": checked,
-    refused if it fails on a replica that read the same before it (else reported)."""
+    """None: no convergence check; "check": checked, refused if it fails on a replica that
+    read the same before it (else reported). An update that does not look like an edit of
+    this document (a gap after what it has of a client, an origin it lacks) is refused: its
+    structs would wait, pending, and integrate later in whichever order each copy of the
+    document got the updates, so copies could disagree (fuzzing found such pairs)."""
     if not shape.looks_like_an_edit(state):
-        return "refuse"
+        raise Refused("invalid", "The update refers to what this document does not have")
     if len(replica.text) > FULL_CHECK_BYTES:
         return None
     return "check"
