@@ -33,12 +33,12 @@ class JobCgroup(ABC):
 
     def __init__(self, dirs: list[Path]) -> None:
         self.dirs = dirs
-        # Precomputed: join() runs in the forked child, where less work is safer.
         self.procs_files = tuple(str(d / "cgroup.procs") for d in dirs)
 
-    def join(self) -> None:
-        """Move the calling process into the job's cgroups (run in the child, before exec)."""
-        pid = os.getpid()
+    def join(self, pid: int | None = None) -> None:
+        """Move a process (by default the calling one) into the job's cgroups; what it
+        starts afterwards is in them too."""
+        pid = os.getpid() if pid is None else pid
         for path in self.procs_files:
             _write(path, pid)
 

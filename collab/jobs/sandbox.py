@@ -29,11 +29,13 @@ import enum
 import errno
 import fcntl
 import functools
+import json
 import logging
 import math
 import os
 import platform
 import resource
+import select
 import selectors
 import shlex
 import shutil
@@ -58,6 +60,13 @@ log = logging.getLogger(__name__)
 BWRAP_ENV = "COLLAB_SANDBOX_BWRAP"
 SYSTEM_BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
+PRLIMIT = "/usr/bin/prlimit"  # util-linux, like setpriv
+_PRLIMIT_OPTIONS = {
+    "cpu": resource.RLIMIT_CPU,
+    "fsize": resource.RLIMIT_FSIZE,
+    "nofile": resource.RLIMIT_NOFILE,
+    "core": resource.RLIMIT_CORE,
+}
 # /proc files that list other processes' kernel keys (their descriptions and owners' usage):
 # hidden behind an empty file, as Docker does.
 MASKED_PROC_FILES = ("/proc/keys", "/proc/key-users")
@@ -75,6 +84,7 @@ SHM_BYTES = 16 * MB
 OPEN_FILES = 256
 READ_CHUNK = 64 * 1024
 TICK_SECONDS = 0.05  # how often limits and the cancel event are checked
+START_SECONDS = 10.0  # how long bubblewrap may take to report its sandboxed process
 DRAIN_SECONDS = 1.0  # how long to wait for the pipes to close once the job has exited
 USER_STREAMS = ("stdout", "stderr")
 
@@ -348,6 +358,7 @@ class _Job:
         self.proc: subprocess.Popen[bytes] | None = None
         self.pidfd = -1
         self.go_fd = -1  # c/cpp: the program starts once "go" is written here
+        self.block_w = -1  # bubblewrap starts the command once a byte is written here
         self.kill_reason: str | None = None  # "cancel", "wall", "cpu" or "output"
         self.returncode: int | None = None
         self.started_at = self.deadline = 0.0
@@ -369,29 +380,73 @@ class _Job:
                 for path, data in sources.items()
             ],
             status=self._pipe_from_child("bwrap-status", 4096),
+            block=self._block_pipe(),
             seccomp=self._child_end(_sealed_memfd("seccomp", filter_program)),
             masks=[self._child_end(_sealed_memfd("empty", b"")) for _ in MASKED_PROC_FILES],
         )
         numbered = box.numbers()
         command = self._compile_and_run(numbered) if self.lang.compiled else list(self.lang.run)
         sandbox = self._bwrap(bwrap, box)
-        self.proc = _spawn(
-            [*_setpriv_argv(), *sandbox, *command],
-            stdin_fd,
-            stdout_w,
-            stderr_w,
-            numbered,
-            functools.partial(_enter_job, self.cgroup, self._rlimits()),
-        )
+        # A fresh, empty session keyring for this thread, which the job inherits: no job
+        # shares one with the worker or with another job.
+        join_fresh_session_keyring()
+        chain = [*_prlimit_argv(self._rlimits()), *_setpriv_argv(), *sandbox, *command]
+        self.proc = _spawn(chain, stdin_fd, stdout_w, stderr_w, numbered)
         self.started_at = time.monotonic()
         self.deadline = self.started_at + self._phase_limits().wall_seconds
         self._close_fds(self.child_ends)
         self.child_ends.clear()
         self.pidfd = self._own(os.pidfd_open(self.proc.pid))
         self.selector.register(self.pidfd, selectors.EVENT_READ, self._on_exit)
+        self._let_the_command_start()
+
+    def _let_the_command_start(self) -> None:
+        """bubblewrap waits on the block pipe, its namespaces and mounts ready, before the
+        seccomp filter and the job's command: move that process into the job's cgroups, then
+        let it go; everything the command starts is in them. (Done from here, and the rlimits
+        by prlimit(1), rather than in a pre-exec hook, so that the worker spawns with vfork:
+        forking a worker of a few hundred MB cost milliseconds per test.) If bubblewrap failed
+        before, the block pipe is closed unread and result() reports the sandbox's failure."""
+        assert self.cgroup is not None
+        pid = self._child_pid()
+        if pid is not None:
+            try:
+                self.cgroup.join(pid)
+            except ProcessLookupError:
+                pid = None  # bubblewrap died meanwhile: nothing to let go
+        if pid is not None:
+            os.write(self.block_w, b"g")
+        self._close_fds([self.block_w])
+
+    def _child_pid(self) -> int | None:
+        """The pid of bubblewrap's sandboxed process, from its first JSON status document
+        (written right after it cloned), or None if bubblewrap exits without one."""
+        stream = self.streams["bwrap-status"]
+        deadline = time.monotonic() + START_SECONDS
+        decoder = json.JSONDecoder()
+        while True:
+            try:
+                status, _ = decoder.raw_decode(stream.data.decode(errors="replace").lstrip())
+                pid = status.get("child-pid") if isinstance(status, dict) else None
+                return pid if isinstance(pid, int) and pid > 0 else None
+            except ValueError:
+                pass  # not all of it yet
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([stream.fd], [], [], remaining)[0]:
+                return None
+            chunk = os.read(stream.fd, READ_CHUNK)
+            if not chunk:
+                return None
+            stream.keep(chunk)
 
     def _stdin_end(self, stdin: bytes) -> int:
         return self._child_end(_sealed_memfd("stdin", stdin))
+
+    def _block_pipe(self) -> int:
+        """bubblewrap's --block-fd: the read end, for the child; we write to let it go."""
+        read_fd, self.block_w = os.pipe()
+        self._own(self.block_w)
+        return self._child_end(read_fd)
 
     def _bwrap(self, bwrap: str, box: _BoxFiles) -> list[str]:
         return _bwrap_argv(bwrap, box)
@@ -633,6 +688,13 @@ exec {run}
 """
 
 
+def _prlimit_argv(rlimits: list[tuple[int, int]]) -> list[str]:
+    """prlimit(1) lowers its own limits, then runs the rest: as root, before setpriv (setting
+    them on the job's process from the worker would need CAP_SYS_RESOURCE)."""
+    names = {value: name for name, value in _PRLIMIT_OPTIONS.items()}
+    return [PRLIMIT, *(f"--{names[which]}={value}:{value}" for which, value in rlimits), "--"]
+
+
 def _setpriv_argv() -> list[str]:
     ids = str(SANDBOX_ID)
     return [
@@ -653,11 +715,13 @@ class _BoxFiles:
 
     sources: list[tuple[int, str]]  # the user's code: (descriptor, path under /box) per file
     status: int  # bubblewrap's JSON status, to tell its own failures from the job's
+    block: int  # bubblewrap waits for a byte on it before the job's command (see start())
     seccomp: int  # the compiled filter
     masks: list[int]  # empty files, one per MASKED_PROC_FILES path
 
     def numbers(self) -> list[int]:
-        return [*(fd for fd, _ in self.sources), self.status, self.seccomp, *self.masks]
+        sources = (fd for fd, _ in self.sources)
+        return [*sources, self.status, self.block, self.seccomp, *self.masks]
 
 
 def _bwrap_argv(bwrap: str, box: _BoxFiles, executable: bool = False) -> list[str]:
@@ -682,7 +746,7 @@ def _bwrap_argv(bwrap: str, box: _BoxFiles, executable: bool = False) -> list[st
         # Last, after everything is mounted: nothing outside the tmpfs stays writable.
         *("--remount-ro", "/dev", "--remount-ro", "/"),
         *("--chdir", "/box", "--hostname", "sandbox"),
-        *("--json-status-fd", str(box.status)),
+        *("--json-status-fd", str(box.status), "--block-fd", str(box.block)),
         *("--seccomp", str(box.seccomp)),  # loaded last, right before the job's command
         "--",
     ]
@@ -704,13 +768,9 @@ def _tmpfs(path: str, size: int) -> tuple[str, ...]:
 
 
 def _spawn(
-    argv: list[str],
-    stdin_fd: int,
-    stdout_fd: int,
-    stderr_fd: int,
-    pass_fds: list[int],
-    preexec: Callable[[], None],
+    argv: list[str], stdin_fd: int, stdout_fd: int, stderr_fd: int, pass_fds: list[int]
 ) -> subprocess.Popen[bytes]:
+    # No preexec_fn: with none, subprocess spawns with vfork (see _let_the_command_start).
     try:
         return subprocess.Popen(
             argv,
@@ -721,18 +781,9 @@ def _spawn(
             env={},
             cwd="/",
             start_new_session=True,  # the worker's terminal signals stay away from the job
-            preexec_fn=preexec,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise SandboxUnavailable(f"could not start the sandbox: {exc}") from exc
-
-
-def _enter_job(cgroup: cgroups.JobCgroup, rlimits: list[tuple[int, int]]) -> None:
-    # In the forked child, before exec (and before setpriv drops root): plain system calls only.
-    cgroup.join()
-    join_fresh_session_keyring()
-    for which, value in rlimits:
-        resource.setrlimit(which, (value, value))
 
 
 def _create_cgroup(limits: Limits) -> cgroups.JobCgroup:
