@@ -22,8 +22,9 @@ import pytest
 from pycrdt import Doc, Text
 
 from collab.activity import recorder
-from collab.documents import content, store
+from collab.documents import batching, content, store
 from collab.documents.content import DocumentTooLarge, InvalidStateVector, InvalidUpdate
+from collab.documents.engine import CRASH_COST_MS, metered
 from collab.models import DocumentUpdate, QuarantinedUpdate
 from tests.helpers_projects import count_rows, create_project, create_workspace, workspace_url
 
@@ -404,3 +405,23 @@ def test_a_crasher_sent_with_other_edits_refuses_only_itself(app, document):
         assert refused.result() is InvalidUpdate
     text = read_text(app, document)
     assert all(f"<{index}>" in text for index in range(authors))
+
+
+def test_a_crasher_in_a_batch_costs_the_sender_who_made_the_call_nothing(app, document):
+    """Whoever gets the document's turn makes one call for every edit waiting. A crasher
+    waiting in the queue (as its sender's would be) is in the honest sender's call: the crash
+    must not be charged to the honest sender's processing budget (engine.CRASH_COST_MS, a
+    second), or one user's crashers would lock the others out of the document."""
+    stored_by_an_older_server(app, document, BASE, SEGFAULT_FIRST)
+    doc_id = uuid.UUID(document)
+    crasher = batching.Waiting(SEGFAULT_EDIT)
+    queue = batching.queues.enter(doc_id, crasher)
+    try:
+        with metered() as spent:
+            seq = append(app, document, fresh_client_edit("ok"))
+    finally:
+        batching.queues.leave(doc_id, queue)
+    assert seq == 3
+    assert crasher.error is not None  # it was in the call, and the call crashed
+    assert spent[0] < CRASH_COST_MS, spent
+    assert read_text(app, document) == text_after(BASE, SEGFAULT_FIRST, fresh_client_edit("ok"))

@@ -221,11 +221,14 @@ def test_a_document_stops_growing_at_its_size_cap(limited, client, team):
         assert str(fresh) == "a" * 250_000
 
 
-def test_a_flood_of_crafted_messages_from_many_sockets_does_not_stall_others(limited, client, team):
+def test_a_flood_of_crafted_messages_from_many_sockets_does_not_stall_others(
+    limited, app, client, team
+):
     """Every socket the cap allows sends garbage as fast as it is answered; another user's
     edits keep being acknowledged, and /health keeps answering."""
     web = limited[1]
     doc_id = create_document(client, team)
+    stored_by_an_older_server(app, doc_id, BASE, SEGFAULT_FIRST)  # where SEGFAULT_EDIT crashes
     garbage = [SEGFAULT_EDIT, HUGE_STATE_VECTOR, b"\xff" * 5000, PANICS_ON_BASE]
     with connected(web.url, team.collaborator.access_token) as victim:
         join(victim, team)

@@ -33,7 +33,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from collab.documents import batching, store
-from collab.documents.engine import Engine, ReplicaCrashed, Settings
+from collab.documents.engine import Engine, ReplicaCrashed, Settings, charge, metered
 from collab.extensions import db
 from collab.models import Document, Workspace
 
@@ -271,7 +271,14 @@ def try_update(document_id: uuid.UUID, update: bytes) -> dict:
         def call(updates: list[bytes]) -> list[dict]:
             return apply_on_replica(document_id, updates, max_bytes)
 
-        return batching.apply_together(document_id, update, call)
+        # Whoever gets the document's turn makes the call for every edit waiting: its cost is
+        # not charged to that sender but each edit's share to its own sender, and a crash to
+        # nobody (each edit is then tried alone, where a crasher pays for its own). Else
+        # another user's crasher in the same batch would cost an honest sender its budget.
+        with metered():
+            answer = batching.apply_together(document_id, update, call)
+        charge(float(answer.get("cpu_ms") or 0.0))
+        return answer
 
     def alone() -> dict:
         return apply_on_replica(document_id, [update], max_bytes)[0]
@@ -298,7 +305,16 @@ def apply_on_replica(document_id: uuid.UUID, updates: list[bytes], max_bytes: in
         raise ReplicaCrashed(f"no answer for each update: {str(answer)[:200]}")
     if not all(isinstance(each, dict) for each in answers):
         raise ReplicaCrashed("malformed answers")
-    return [{**each, "held": answer.get("held")} for each in answers]
+    return [{**each, "held": answer.get("held"), "cpu_ms": share} for each, share in
+            zip(answers, cost_shares(answer, answers), strict=True)]  # fmt: skip
+
+
+def cost_shares(answer: dict, answers: list[dict]) -> list[float]:
+    """Each edit's replica CPU time: its own apply, plus an even share of the rest of the
+    call (bringing the replica up to date)."""
+    own = [float(each.get("cpu_ms") or 0.0) for each in answers]
+    shared = max(0.0, float(answer.get("cpu_ms") or 0.0) - sum(own)) / len(answers)
+    return [ms + shared for ms in own]
 
 
 def store_update(document_id: uuid.UUID, update: bytes, held: list[int] | None) -> int:

@@ -178,12 +178,13 @@ def apply_many(replicas: Replicas, request: dict) -> dict:
         if replicas.entries.get(request["doc"]) is not replica:
             answers.append({"error": "retry", "message": "the replica was dropped"})
             continue
+        started = time.process_time()
         try:
-            answers.append(
-                apply_one(replicas, replica, request["doc"], update, request["max_bytes"])
-            )
+            answer = apply_one(replicas, replica, request["doc"], update, request["max_bytes"])
         except Refused as refused:
-            answers.append(refused.answer)
+            answer = refused.answer
+        # Each edit's own cost, for its sender's budget (not the batch's: content.py).
+        answers.append({**answer, "cpu_ms": (time.process_time() - started) * 1000})
     return {"answers": answers}
 
 
