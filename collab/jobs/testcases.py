@@ -31,6 +31,9 @@ from collab.jobs.store import JobDocument
 log = logging.getLogger(__name__)
 
 MAX_TESTS = 50
+# The results so far are written at most this often while tests run (GET /jobs/{id} shows
+# them; job:test tells each one live): every write costs MongoDB time, and the next tests'.
+PROGRESS_SECONDS = 0.25
 MAX_TESTS_BYTES = 4 * 1024 * 1024  # stdin and expected_output of all tests, UTF-8
 TRIMMED, EXACT = "trimmed", "exact"
 ACCEPTED, WRONG_ANSWER, SKIPPED, CANCELLED = "accepted", "wrong_answer", "skipped", "cancelled"
@@ -255,11 +258,16 @@ class _LiveTests:
                     tests, self.snapshot = self.snapshot, None
                 if tests is None:
                     return
-                so_far = {**summary(tests), "total": len(self.job.test_cases or [])}
-                try:
-                    store.record_tests(self.job.id, tests, so_far)
-                except PyMongoError:  # progress only: the result stored at the end has it all
-                    log.warning("could not record the tests of job %s", self.job.id)
+                self._record(tests)
+                with self.changed:  # at most one write per interval: the tests' CPU first
+                    self.changed.wait_for(lambda: self.closing, PROGRESS_SECONDS)
+
+    def _record(self, tests: list[dict]) -> None:
+        so_far = {**summary(tests), "total": len(self.job.test_cases or [])}
+        try:
+            store.record_tests(self.job.id, tests, so_far)
+        except PyMongoError:  # progress only: the result stored at the end has it all
+            log.warning("could not record the tests of job %s", self.job.id)
 
     def finish(self) -> None:
         """The last test's output delivered (seq final) and the progress writer gone."""
