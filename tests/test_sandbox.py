@@ -412,8 +412,8 @@ def test_compiled_program_swapping_its_binary_for_a_symlink_is_harmless():
         #include <stdio.h>
         #include <unistd.h>
         int main(void) {
-            unlink("/box/main");
-            symlink("/etc/shadow", "/box/main");
+            unlink("/box/@main");
+            symlink("/etc/shadow", "/box/@main");
             puts("swapped");
             return 0;
         }

@@ -70,6 +70,18 @@ def test_a_c_project_compiles_every_translation_unit(app, client, team):
     assert (job["language"], job["outcome"], job["output"]) == ("c", "success", "42\n"), job
 
 
+def test_a_c_project_may_have_a_file_named_like_the_program_it_builds(app, client, team):
+    """The binary is /box/@main, a path no document can have: a data file `main` stays."""
+    reader = '#include <stdio.h>\nint main(void) { char line[64]; FILE *f = fopen("main", "r");'
+    reader += ' if (!f || !fgets(line, sizeof line, f)) return 1; printf("read %s", line); }\n'
+    created(client, team, "main.c", content=reader)
+    created(client, team, "main", content="data\n")
+    job = ran(app, client, team, "main.c")
+    assert (job["outcome"], job["output"]) == ("success", "read data\n"), job
+    tested = ran(app, client, team, "main.c", tests=[{"stdin": "", "expected_output": "read data"}])
+    assert tested["tests"][0]["outcome"] == "accepted", tested  # the files are there in tests too
+
+
 @pytest.mark.parametrize("language", ["python", "c"])
 def test_a_workspace_run_against_test_cases(app, client, team, language):
     """Tests run the workspace's files too: built once (all of C's translation units)."""

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 log = logging.getLogger(__name__)
 
 # The program a compiled language produces; it is written inside the box and never read by the host.
-BINARY = "/box/main"
+# '@' is in no valid document path (collab/documents/paths.py): no file of a workspace run can
+# take its place (a document named `main` is /box/main).
+BINARY = "/box/@main"
 
 
 @dataclass(frozen=True)

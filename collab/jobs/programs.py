@@ -5,7 +5,7 @@ interactive jobs (interactive.py).
   pipe that the supervisor reads back (the host never opens a path the job could replace);
   the binary is a `Program`. For interpreted languages the program is the source itself.
 - `run(program, stdin, ...)`: a fresh sandbox per run. The binary goes in as a sealed memfd,
-  bound read-only and executable at /box/main, exactly as a source file is: one run's writes
+  bound read-only and executable at /box/@main, exactly as a source file is: one run's writes
   (to /box, /tmp, /dev/shm: tmpfs of that sandbox) never reach the next, whose tmpfs are new.
 """
 
@@ -35,8 +35,8 @@ class Program:
     """What a run executes: the source of an interpreted language, or a compiled binary."""
 
     language: Language  # as run: a built program's language has no compile step any more
-    sources: dict[str, bytes]  # by path under /box: the source files, or {"main": binary}
-    built: bool = False  # a binary from `build`, run as /box/main
+    sources: dict[str, bytes]  # by path under /box: the files (and a built program's "@main")
+    built: bool = False  # a binary from `build`, run as /box/@main
 
     @property
     def runtime(self) -> str:
@@ -70,7 +70,7 @@ class _BuildJob(sandbox._Job):
 
 
 class _RunJob(sandbox._Job):
-    """Runs a built binary: it is the "source", bound executable at /box/main."""
+    """Runs a built binary: it is the "source", bound executable at /box/@main."""
 
     def _bwrap(self, bwrap: str, box) -> list[str]:
         return sandbox._bwrap_argv(bwrap, box, executable=True)
@@ -94,7 +94,9 @@ def build(
     if result.outcome != Outcome.SUCCESS or binary is None:
         return None, result
     built = replace(lang, compile=None, source_file=BINARY_NAME, run=(languages.BINARY,))
-    return Program(built, {BINARY_NAME: binary}, built=True), None
+    # The files stay beside the binary: a program reading one of them (a data file of the
+    # workspace) reads it in every test as in a plain run.
+    return Program(built, {**sources, BINARY_NAME: binary}, built=True), None
 
 
 def run(
