@@ -152,6 +152,35 @@ def test_stdin_limits(app, client, alice, bob, web, monkeypatch):
         assert interactive.take_bytes(job["id"], 50 * 1024) == "too_large"  # 60 KiB sent
 
 
+def test_a_job_takes_one_mib_of_input_over_socketio_and_not_a_byte_more(app, client, alice, web):
+    """The per-job cap for real: 16 events of 64 KiB, as fast as the rate allows (~16 s)."""
+    count = "import sys\nprint(len(sys.stdin.buffer.read()))\n"
+    job = submitted(client, alice, code=count, interactive=True, timeout=30)
+    chunk = "x" * (64 * 1024)
+    acks: dict = {"sent": 0}
+
+    def feed() -> None:
+        socket.wait_for("job:status", lambda e: e["status"] == "running", timeout=20)
+        while acks["sent"] < interactive.MAX_BYTES_PER_JOB // len(chunk):
+            ack = stdin(socket, job["id"], chunk)
+            if ack.get("ok"):
+                acks["sent"] += 1
+                continue
+            assert error_code(ack) == "rate_limited", ack
+            time.sleep(ack["error"].get("details", {}).get("retry_after_ms", 200) / 1000)
+        acks["over"] = stdin(socket, job["id"], "x")
+        acks["eof"] = stdin(socket, job["id"], eof=True)
+
+    with connected(web.url, alice.access_token) as socket:
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        work(app)
+        feeder.join(60)
+        assert error_code(acks["over"]) == "too_large"
+        assert acks["eof"]["ok"] is True
+        assert printed(socket, job["id"]).strip() == str(interactive.MAX_BYTES_PER_JOB)
+
+
 def test_interactive_jobs_take_no_tests(client, alice):
     tests = [{"stdin": "", "expected_output": ""}]
     assert_validation_error(submit(client, alice, interactive=True, tests=tests), "interactive")
