@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -613,6 +614,38 @@ def test_a_bubblewrap_the_sandbox_uid_cannot_reach_fails_closed(monkeypatch, tmp
     with monkeypatch.context() as patch, pytest.raises(sandbox.SandboxUnavailable, match="65534"):
         patch.setenv(sandbox.BWRAP_ENV, str(binary))
         run("python", "print('must not run')")
+
+
+# A "bwrap" that reports no sandboxed process, then runs the command once its block pipe is
+# readable, as bubblewrap does (its end counts too): the command must never run.
+SILENT_BWRAP = """#!/bin/bash
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --block-fd) block=$2; shift 2 ;;
+    --json-status-fd) status=$2; shift 2 ;;
+    --) shift; break ;;
+    *) shift ;;
+  esac
+done
+eval "exec $status>&-"
+read -r -n 1 _ <&"$block"
+echo ran > MARK
+"""
+
+
+def test_bubblewrap_without_a_sandboxed_process_to_confine_fails_closed(monkeypatch):
+    # In /tmp: the sandbox uid must reach the fake, and could write the mark.
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        Path(folder).chmod(0o777)
+        mark, fake = Path(folder) / "ran", Path(folder) / "bwrap"
+        fake.write_text(SILENT_BWRAP.replace("MARK", str(mark)))
+        fake.chmod(0o755)
+        with monkeypatch.context() as patch:
+            patch.setenv(sandbox.BWRAP_ENV, str(fake))
+            with pytest.raises(sandbox.SandboxUnavailable, match="start"):
+                run("python", "print('must not run')")
+        time.sleep(0.2)
+        assert not mark.exists()
 
 
 def test_unusable_bubblewrap_fails_closed(monkeypatch):

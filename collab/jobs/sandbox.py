@@ -62,10 +62,10 @@ SYSTEM_BWRAP = "/usr/bin/bwrap"
 SETPRIV = "/usr/bin/setpriv"
 PRLIMIT = "/usr/bin/prlimit"  # util-linux, like setpriv
 _PRLIMIT_OPTIONS = {
-    "cpu": resource.RLIMIT_CPU,
-    "fsize": resource.RLIMIT_FSIZE,
-    "nofile": resource.RLIMIT_NOFILE,
-    "core": resource.RLIMIT_CORE,
+    resource.RLIMIT_CPU: "cpu",
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_NOFILE: "nofile",
+    resource.RLIMIT_CORE: "core",
 }
 # /proc files that list other processes' kernel keys (their descriptions and owners' usage):
 # hidden behind an empty file, as Docker does.
@@ -405,17 +405,21 @@ class _Job:
         seccomp filter and the job's command: move that process into the job's cgroups, then
         let it go; everything the command starts is in them. (Done from here, and the rlimits
         by prlimit(1), rather than in a pre-exec hook, so that the worker spawns with vfork:
-        forking a worker of a few hundred MB cost milliseconds per test.) If bubblewrap failed
-        before, the block pipe is closed unread and result() reports the sandbox's failure."""
-        assert self.cgroup is not None
+        forking a worker of a few hundred MB cost milliseconds per test.)
+
+        Without a pid in the cgroups, bubblewrap is killed and the pipe stays open until it is
+        reaped (close()): bubblewrap takes the pipe's end for a go too, and the command would
+        run outside its limits. result() then reports the sandbox's failure."""
+        assert self.cgroup is not None and self.proc is not None
         pid = self._child_pid()
-        if pid is not None:
-            try:
-                self.cgroup.join(pid)
-            except ProcessLookupError:
-                pid = None  # bubblewrap died meanwhile: nothing to let go
-        if pid is not None:
-            os.write(self.block_w, b"g")
+        try:
+            if pid is None:
+                raise ProcessLookupError("bubblewrap reported no sandboxed process")
+            self.cgroup.join(pid)
+        except ProcessLookupError:
+            self.proc.kill()
+            return
+        os.write(self.block_w, b"g")
         self._close_fds([self.block_w])
 
     def _child_pid(self) -> int | None:
@@ -691,8 +695,8 @@ exec {run}
 def _prlimit_argv(rlimits: list[tuple[int, int]]) -> list[str]:
     """prlimit(1) lowers its own limits, then runs the rest: as root, before setpriv (setting
     them on the job's process from the worker would need CAP_SYS_RESOURCE)."""
-    names = {value: name for name, value in _PRLIMIT_OPTIONS.items()}
-    return [PRLIMIT, *(f"--{names[which]}={value}:{value}" for which, value in rlimits), "--"]
+    options = (f"--{_PRLIMIT_OPTIONS[which]}={value}:{value}" for which, value in rlimits)
+    return [PRLIMIT, *options, "--"]
 
 
 def _setpriv_argv() -> list[str]:
