@@ -243,26 +243,16 @@ def peak_memory_kb(pid: int) -> int:
     return int(line.split()[1])
 
 
-@pytest.mark.parametrize("kind", ["any shape", "typed-looking"])
-def test_an_update_that_would_make_replicas_disagree_is_refused(app, document, kind):
-    """The history before the last update does not look like edits (today's server refuses
-    it): as an older server stored it. The last one, typed-looking, fails the convergence
-    check; of any shape, it is refused as not looking like an edit."""
-    from tests.yjs_fuzz import real_edits
-
-    if kind == "any shape":
-        real = real_edits(5, 60)[0]
-        for update in real:
-            append(app, document, update)
-        stored_by_an_older_server(app, document, *DIVERGING[:-1])
-        updates, reason = [*real, *DIVERGING], "does not have"
-    else:
-        stored_by_an_older_server(app, document, *TYPED_DIVERGING[:-1])
-        updates, reason = TYPED_DIVERGING, "disagree"
+def test_an_update_that_would_make_replicas_disagree_is_refused(app, document):
+    """TYPED_DIVERGING's first three do not look like edits (today's server refuses them):
+    stored as an older server did. The last one looks like an edit, applies, and would make
+    the document read differently once reloaded: the convergence check refuses it. (The fuzz
+    cases of any shape, DIVERGING, no longer get that far: see the test above.)"""
+    stored_by_an_older_server(app, document, *TYPED_DIVERGING[:-1])
     text = read_text(app, document)
     with app.app_context(), pytest.raises(InvalidUpdate) as refused:
-        content.append_update(document, updates[-1])
-    assert reason in str(refused.value)
+        content.append_update(document, TYPED_DIVERGING[-1])
+    assert "disagree" in str(refused.value)
     assert read_text(app, document) == text
     assert reloaded_text(app, document) == text
 

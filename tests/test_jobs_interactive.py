@@ -58,6 +58,15 @@ def stdin(socket, job_id: str, data: str = "", eof: bool = False) -> dict:
     return socket.call("job:stdin", {"job_id": job_id, "data": data, "eof": eof})
 
 
+def work_while(app, client_side, seconds: float = 30) -> None:
+    """Run the queued jobs with a real worker while `client_side` (the user at the socket)
+    runs beside them in a thread."""
+    user = threading.Thread(target=client_side)
+    user.start()
+    work(app)
+    user.join(seconds)
+
+
 def error_code(ack: dict) -> str:
     assert ack["ok"] is False, ack
     return ack["error"]["code"]
@@ -85,10 +94,7 @@ def test_a_python_input_loop_driven_over_socketio(app, client, make_user, web):
             wait_printed(mine, job["id"], "got world\n> ")
             acks["eof"] = stdin(mine, job["id"], eof=True)
 
-        driver = threading.Thread(target=drive)
-        driver.start()
-        work(app)
-        driver.join(30)
+        work_while(app, drive)
         mine.wait_for("job:status", lambda e: e["status"] == "completed")
         acks["ended"] = stdin(mine, job["id"], "late\n")
     assert error_code(acks["pending"]) == "not_running"
@@ -112,10 +118,7 @@ def test_no_input_for_the_idle_time_ends_the_job_time_limit_exceeded(make_app, c
                 assert stdin(socket, fed["id"], f"{n}\n")["ok"] is True
                 time.sleep(0.4)
 
-        feeder = threading.Thread(target=keep_feeding)
-        feeder.start()
-        work(short)
-        feeder.join(30)
+        work_while(short, keep_feeding)
     idle = job_of(client, alice, job["id"])
     assert idle["outcome"] == "time_limit_exceeded"
     assert 900 <= idle["usage"]["wall_ms"] < 5000  # the idle rule, not the 10 s clock
@@ -138,10 +141,7 @@ def test_stdin_limits(app, client, alice, bob, web, monkeypatch):
             with connected(web.url, bob.access_token) as stranger:
                 acks["stranger"] = stdin(stranger, job["id"], "x")
 
-        flooder = threading.Thread(target=flood)
-        flooder.start()
-        work(app)
-        flooder.join(30)
+        work_while(app, flood)
     assert error_code(acks["huge"]) == "too_large"
     assert acks["most"]["ok"] is True
     assert error_code(acks["more"]) == "rate_limited"  # 68 KiB within a second
@@ -172,10 +172,7 @@ def test_a_job_takes_one_mib_of_input_over_socketio_and_not_a_byte_more(app, cli
         acks["eof"] = stdin(socket, job["id"], eof=True)
 
     with connected(web.url, alice.access_token) as socket:
-        feeder = threading.Thread(target=feed)
-        feeder.start()
-        work(app)
-        feeder.join(60)
+        work_while(app, feed, seconds=60)
         assert error_code(acks["over"]) == "too_large"
         assert acks["eof"]["ok"] is True
         assert printed(socket, job["id"]).strip() == str(interactive.MAX_BYTES_PER_JOB)

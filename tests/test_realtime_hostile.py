@@ -95,7 +95,8 @@ def test_an_update_that_segfaults_yrs_costs_its_sender_an_error_ack_only(
     ):
         join(attacker, team)
         join(victim, team)
-        for crafted in (PANICS_ON_BASE, SEGFAULT_SECOND, SEGFAULT_EDIT):  # the crash spends
+        # The crash spends the attacker's budget; the other two are refused on the spot.
+        for crafted in (PANICS_ON_BASE, SEGFAULT_SECOND, SEGFAULT_EDIT):
             ack = edit(attacker, team, doc_id, crafted)
             assert ack["ok"] is False and ack["error"]["code"] == "bad_request", ack
         assert attacker.connected and victim.connected
