@@ -133,7 +133,7 @@ def test_a_turn_whose_release_was_lost_is_given_back_by_maintenance(app, client,
 def test_a_sigkilled_worker_does_not_strand_the_users_waiting_jobs(
     client, alice, base_env, raw_redis
 ):
-    lost = submitted(client, alice, code="import time\nprint(1, flush=True)\ntime.sleep(60)")
+    lost = submitted(client, alice, code="import time\nprint(1, flush=True)\ntime.sleep(2)")
     waiting = [submitted(client, alice, code=f"print({n})") for n in range(2)]
     worker = start_worker(base_env)
     try:
@@ -143,8 +143,8 @@ def test_a_sigkilled_worker_does_not_strand_the_users_waiting_jobs(
     wait_for_heartbeat_to_lapse(raw_redis, lost["id"])
     again = start_worker(base_env)
     try:
-        failed = finished(client, alice, lost["id"])
-        assert (failed["status"], failed["message"]) == ("failed", recovery.WORKER_LOST)
+        rerun = finished(client, alice, lost["id"])
+        assert (rerun["status"], rerun["attempts"]) == ("completed", 2)
         outputs = [finished(client, alice, job["id"])["output"] for job in waiting]
         assert outputs == ["0\n", "1\n"]
     finally:

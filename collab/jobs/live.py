@@ -66,6 +66,11 @@ def keep_chunk(job_id: str, chunk: dict) -> None:
     redis_client.pipeline().rpush(key, encode(chunk)).expire(key, OUTPUT_TTL_SECONDS).execute()
 
 
+def forget_output(job_id: str) -> None:
+    """Drop the chunks of a run that will not finish (its job runs again)."""
+    redis_client.delete(OUTPUT_KEY.format(job_id))
+
+
 def output_so_far(job_id: str) -> dict:
     """{output, stderr, output_seq}: the stored chunks joined, and the last one's seq."""
     chunks = [json.loads(raw) for raw in redis_client.lrange(OUTPUT_KEY.format(job_id), 0, -1)]

@@ -1,11 +1,19 @@
-"""Nothing lost: jobs whose worker died, and results MongoDB could not take.
+"""Nothing lost: jobs whose worker died or whose queue entry vanished, and results MongoDB
+could not take. Jobs run at least once, and complete at most once.
 
 - While a job runs, its worker refreshes a heartbeat key in Redis. A `running` job without a
   heartbeat (its worker was SIGKILLed; the sandbox died with it, bubblewrap's die-with-parent)
-  is marked failed ("worker lost") by the maintenance loop of any worker.
-- A pending job whose RQ job is gone or failed before starting it is marked failed too.
-- Either gives its user's turn to their next job (collab/jobs/fair.py), and so does the same
-  loop for a job finished in MongoDB whose turn was never given back.
+  is put back in the queue from its stored document by the maintenance loop of any worker:
+  it runs again from the start (its live output starts over, announced by `job:status`
+  pending). An interactive job cannot be replayed (its input was typed live) and is marked
+  failed ("worker lost"), and so is a job lost MAX_ATTEMPTS times.
+- A pending job whose RQ job is gone (Redis restarted without persistence or lost its data)
+  or failed before starting it (e.g. MongoDB was down) is enqueued again the same way.
+- Running twice never completes twice: a worker starts a job only by the compare-and-set
+  pending -> running, and stores its result only by running -> completed, so the run of a
+  worker presumed dead that was only slow (SIGSTOPped) is refused at its finish.
+- Each of these gives its user's turn to their next job (collab/jobs/fair.py), and so does
+  the same loop for a job finished in MongoDB whose turn was never given back.
 - A result that could not be stored because MongoDB was down is kept in Redis and written to
   MongoDB by the same loop once it is back.
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import suppress
 from datetime import timedelta
 
 import redis
@@ -36,7 +45,11 @@ UNSTORED_TTL_SECONDS = 7 * 24 * 3600
 MAINTENANCE_INTERVAL_SECONDS = 15
 WORKER_LOST = "Worker lost: the process running the job died"
 LOST_IN_QUEUE = "Lost in the queue: the job could not be started"
-QUEUE_GRACE_SECONDS = 60
+# Runs of a job that a worker or the queue lost, the first included, before it is failed.
+MAX_ATTEMPTS = 3
+# A pending job younger than this may still be on its way to the queue (stored in MongoDB,
+# not yet in Redis); enqueuing it twice would be harmless, only wasteful.
+QUEUE_GRACE_SECONDS = 15
 # RQ states in which a pending job will still be picked up.
 WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
@@ -50,66 +63,122 @@ def forget_heartbeat(job_id: str) -> None:
 
 
 def reap_lost_jobs() -> list[str]:
-    """Mark failed the running jobs that no worker has vouched for lately; their ids."""
+    """Put back in the queue (or fail) the running jobs no worker has vouched for lately;
+    their ids."""
     grace = store.utcnow() - timedelta(seconds=HEARTBEAT_TTL_SECONDS)
     running = store.collection().find(
-        {"status": Status.RUNNING.value, "started_at": {"$lt": grace}}, {"_id": 1, "user_id": 1}
+        {"status": Status.RUNNING.value, "started_at": {"$lt": grace}}, LOST_FIELDS
     )
     lost = []
     for document in running:
         job_id = document["_id"]
         if redis_client.exists(HEARTBEAT_KEY.format(job_id)) or unstored(job_id):
             continue
-        if store.transition(job_id, (Status.RUNNING,), failure(WORKER_LOST)):
-            log.warning("job %s: worker lost, marked failed", job_id)
-            fair.release(document["user_id"], job_id)
+        if recover(document, Status.RUNNING, WORKER_LOST):
+            log.warning("job %s: worker lost", job_id)
             lost.append(job_id)
     return lost
 
 
 def reap_lost_submissions() -> list[str]:
-    """Mark failed the pending jobs that are no longer in the queue (their RQ job failed before
-    it could start them, e.g. MongoDB was down, or Redis lost its data); their ids."""
+    """Enqueue again (or fail) the pending jobs that are no longer in the queue: their RQ job
+    vanished (Redis lost its data) or failed before it could start them (e.g. MongoDB was
+    down); their ids."""
     grace = store.utcnow() - timedelta(seconds=QUEUE_GRACE_SECONDS)
     pending = store.collection().find(
-        {"status": Status.PENDING.value, "created_at": {"$lt": grace}}, {"_id": 1, "user_id": 1}
+        {"status": Status.PENDING.value, "created_at": {"$lt": grace}}, LOST_FIELDS
     )
     connection = rq_connection()
     lost = []
     for document in pending:
         job_id = document["_id"]
-        try:
-            if Job.fetch(job_id, connection=connection).get_status() in WAITING:
-                continue
-        except NoSuchJobError:
-            pass
-        if store.transition(job_id, (Status.PENDING,), failure(LOST_IN_QUEUE)):
-            log.warning("job %s: no longer queued, marked failed", job_id)
-            fair.release(document["user_id"], job_id)
+        if still_queued(job_id, connection):
+            continue
+        if recover(document, Status.PENDING, LOST_IN_QUEUE):
+            log.warning("job %s: no longer queued", job_id)
             lost.append(job_id)
     return lost
+
+
+LOST_FIELDS = {"_id": 1, "user_id": 1, "interactive": 1, "attempts": 1}
+
+
+def still_queued(job_id: str, connection: redis.Redis) -> bool:
+    try:
+        return Job.fetch(job_id, connection=connection).get_status() in WAITING
+    except NoSuchJobError:
+        return False
+
+
+def recover(document: dict, status: Status, reason: str) -> bool:
+    """Run a lost job again, or fail it when it cannot be replayed; False if it moved on
+    meanwhile (another worker's maintenance, a cancel, a late finish)."""
+    if document.get("interactive") or document.get("attempts", 1) >= MAX_ATTEMPTS:
+        job = store.transition(document["_id"], (status,), failure(reason))
+        if job is not None:
+            fair.release(job.user_id, job.id)
+        return job is not None
+    job = store.retry(document["_id"], status)
+    if job is None:
+        return False
+    fair.release(job.user_id, job.id)  # its turn, if it still held one; it queues again below
+    live.forget_output(job.id)
+    requeue(job)
+    return True
+
+
+def requeue(job: store.JobDocument) -> None:
+    """The job's RQ entry again, as at submission. A Redis error leaves it pending: the next
+    pass tries again."""
+    from collab.jobs import tasks  # the task module imports this one
+
+    forget_rq_runs(job.id)
+    tasks.enqueue(job)
+    tasks.broadcast_status(job)
+
+
+def forget_rq_runs(job_id: str) -> None:
+    """Drop a lost run from RQ's registries, so that RQ's own clean-up of an abandoned run
+    never marks the new entry failed."""
+    with suppress(NoSuchJobError):
+        rq_job = Job.fetch(job_id, connection=rq_connection())
+        jobs = fair.jobs_queue()
+        jobs.started_job_registry.remove_executions(rq_job)
+        jobs.failed_job_registry.remove(rq_job)
 
 
 def failure(message: str) -> dict:
     return {"status": Status.FAILED.value, "message": message, "finished_at": store.utcnow()}
 
 
-def keep_unstored(job_id: str, changes: dict) -> None:
-    """Park a status change MongoDB refused, to be stored by `store_unstored`."""
-    redis_client.hset(UNSTORED_KEY, job_id, live.encode(changes))
+def keep_unstored(job_id: str, changes: dict, attempt: int = 1) -> None:
+    """Park a status change MongoDB refused (for the run `attempt` of the job), to be stored
+    by `store_unstored`."""
+    redis_client.hset(UNSTORED_KEY, job_id, live.encode({**changes, PARKED_RUN: attempt}))
     redis_client.expire(UNSTORED_KEY, UNSTORED_TTL_SECONDS)
 
 
+PARKED_RUN = "_attempt"  # beside the parked changes: which run they finish
+
+
 def unstored(job_id: str) -> dict | None:
+    """The parked changes of a job, or None."""
     raw = redis_client.hget(UNSTORED_KEY, job_id)
-    return live.decode(raw) if raw else None
+    return parked(raw)[0] if raw else None
+
+
+def parked(raw: str) -> tuple[dict, int | None]:
+    """The parked changes and their run (None: parked before runs were counted)."""
+    changes = live.decode(raw)
+    return changes, changes.pop(PARKED_RUN, None)
 
 
 def store_unstored() -> list[str]:
     """Write the parked results to MongoDB (still compare-and-set); their ids."""
     stored = []
     for job_id, raw in redis_client.hgetall(UNSTORED_KEY).items():
-        store.transition(job_id, (Status.RUNNING,), live.decode(raw))
+        changes, attempt = parked(raw)
+        store.transition(job_id, (Status.RUNNING,), changes, attempt)
         redis_client.hdel(UNSTORED_KEY, job_id)
         stored.append(job_id)
     return stored

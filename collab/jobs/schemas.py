@@ -169,6 +169,9 @@ class JobSchema(Schema):
     compare = fields.String(allow_none=True)
     stop_on_failure = fields.Boolean(allow_none=True)
     interactive = fields.Boolean(allow_none=True)
+    attempts = fields.Integer(
+        metadata={"description": "Runs started: more than 1 after a worker or the queue lost it"}
+    )
 
 
 class JobListQuerySchema(PaginationSchema):

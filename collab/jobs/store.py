@@ -84,6 +84,7 @@ class JobDocument:
     tests: list[dict] | None = None
     summary: dict | None = None
     interactive: bool = False  # stdin fed over Socket.IO (interactive.py)
+    attempts: int = 1  # runs started after a worker or the queue lost it (recovery.py)
 
     @property
     def finished(self) -> bool:
@@ -167,12 +168,19 @@ def unfinished_ids(job_ids: set[str]) -> set[str]:
     return {document["_id"] for document in collection().find(criteria, {"_id": 1})}
 
 
-def transition(job_id: str, expected: tuple[Status, ...], changes: dict) -> JobDocument | None:
-    """Compare-and-set: apply `changes` only if the job's status is one of `expected`.
+def transition(
+    job_id: str, expected: tuple[Status, ...], changes: dict, attempt: int | None = None
+) -> JobDocument | None:
+    """Compare-and-set: apply `changes` only if the job's status is one of `expected` (and,
+    with `attempt`, only to that run of it: a run that was given up on cannot finish the job).
 
     Returns the updated job, or None when the job is in another state (or gone)."""
+    criteria = {"_id": job_id, "status": {"$in": [s.value for s in expected]}}
+    if attempt is not None:
+        # Jobs stored before runs were counted have no field: their first run.
+        criteria["attempts"] = {"$in": [attempt, None] if attempt == 1 else [attempt]}
     document = collection().find_one_and_update(
-        {"_id": job_id, "status": {"$in": [s.value for s in expected]}},
+        criteria,
         {"$set": changes},
         return_document=ReturnDocument.AFTER,
     )
@@ -193,6 +201,27 @@ def start(job_id: str) -> JobDocument | None:
 def completion(result: dict) -> dict:
     """The changes that record a program's result and complete its job."""
     return {**result, "status": Status.COMPLETED.value, "finished_at": utcnow()}
+
+
+# What a run leaves behind: a job run again starts from its submission.
+RUN_FIELDS = ("started_at", "output", "stderr", "exit_code", "signal", "outcome", "output_seq")
+
+
+def retry(job_id: str, lost: Status) -> JobDocument | None:
+    """Compare-and-set a lost job (`lost`: the status it was left in) back to pending for one
+    more run; None when it moved on meanwhile."""
+    document = collection().find_one_and_update(
+        {"_id": job_id, "status": lost.value},
+        {
+            "$set": {"status": Status.PENDING.value, **dict.fromkeys(RUN_FIELDS)},
+            "$inc": {"attempts": 1},
+        },
+        return_document=ReturnDocument.AFTER,
+    )
+    if document is None:
+        return None
+    live.remember(document)
+    return JobDocument.from_mongo(document)
 
 
 def complete(job_id: str, result: dict) -> JobDocument | None:

@@ -141,15 +141,31 @@ def store_result(job: JobDocument, fields: dict) -> JobDocument | None:
     """Complete the job with its result; parked in Redis if MongoDB is down."""
     changes = store.completion(fields)
     try:
-        finished = store.transition(job.id, (Status.RUNNING,), changes)
-        if finished is None:  # cancelled meanwhile: keep the status, record what it printed
-            store.record_partial_result(job.id, fields)
-            return store.get(job.id)
+        finished = store.transition(job.id, (Status.RUNNING,), changes, job.attempts)
+        if finished is None:  # cancelled, or run again, meanwhile
+            return settled_elsewhere(job, fields)
     except PyMongoError:
         log.warning("job %s: MongoDB unavailable, result kept in Redis", job.id, exc_info=True)
-        recovery.keep_unstored(job.id, changes)
+        recovery.keep_unstored(job.id, changes, job.attempts)
         return replace(job, **changes)
     return finished
+
+
+def settled_elsewhere(job: JobDocument, fields: dict) -> JobDocument | None:
+    """The job is no longer this run's to finish. Cancelled: keep the status and record what
+    it printed. Run again (this worker was presumed dead, e.g. it was paused): drop the result,
+    the newer run's counts; None, so nothing is announced."""
+    current = store.get(job.id)
+    if current is not None and current.attempts != job.attempts:
+        log.warning(
+            "job %s: run %d was superseded by run %d, result dropped",
+            job.id,
+            job.attempts,
+            current.attempts,
+        )
+        return None
+    store.record_partial_result(job.id, fields)
+    return store.get(job.id)
 
 
 def finish(job_id: str, job: JobDocument | None) -> None:
