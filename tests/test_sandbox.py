@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -548,6 +549,36 @@ def test_cgroups_left_by_a_dead_worker_are_removed():
     finally:
         young.remove()
         left.remove()
+
+
+def test_the_cgroup_of_a_sigkilled_worker_is_removed_at_once_a_live_workers_kept(tmp_path):
+    """Named after the process that made it: a group whose process is dead is stale, however
+    young; the young group of a live process (its job about to join it) is kept."""
+    made = tmp_path / "made"
+    script = (
+        "import sys, time\n"
+        "from collab.jobs import cgroups\n"
+        "group = cgroups.create(64 * 2**20, 16)\n"
+        "open(sys.argv[1], 'w').write(str(group.dirs[0]))\n"
+        "time.sleep(60)\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", script, str(made)], cwd=REPO)
+    mine = cgroups.create(64 * 2**20, 16)
+    try:
+        deadline = time.monotonic() + 20
+        while not made.exists() or not made.read_text():
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        left = Path(made.read_text())
+        cgroups.remove_stale(older_than=3600)
+        assert left.exists()  # its worker still runs
+        worker.kill()
+        worker.wait()
+        assert cgroups.remove_stale(older_than=3600) >= 1
+        assert not left.exists() and all(d.exists() for d in mine.dirs)
+    finally:
+        worker.kill()
+        mine.remove()
 
 
 def test_missing_bubblewrap_fails_closed(monkeypatch):

@@ -187,7 +187,8 @@ def create(memory_bytes: int, max_pids: int) -> JobCgroup:
         )
     if version == "v2":
         _enable_v2_controllers()
-    cgroup = _cgroup(version, uuid.uuid4().hex)
+    # Named after the process that supervises the job: once it is gone, the group is stale.
+    cgroup = _cgroup(version, f"{os.getpid()}-{uuid.uuid4().hex}")
     try:
         for directory in cgroup.dirs:
             directory.mkdir(parents=True)
@@ -202,8 +203,9 @@ def create(memory_bytes: int, max_pids: int) -> JobCgroup:
 def remove_stale(older_than: float) -> int:
     """Remove empty job cgroups left by a worker that died mid-job; returns how many.
 
-    Only those older than `older_than` seconds (pass more than the longest job): a young, empty
-    one may belong to a job whose process has not joined it yet. Never kills anything: the
+    Those whose supervising process (the pid in their name) is gone, and any older than
+    `older_than` seconds (pass more than the longest job): a young, empty one of a live
+    worker may belong to a job whose process has not joined it yet. Never kills anything: the
     processes of a dead worker's job died with it (bubblewrap's --die-with-parent).
     """
     version = backend()
@@ -213,13 +215,24 @@ def remove_stale(older_than: float) -> int:
     parent = _cgroup(version, "").dirs[0]  # our parent group, in the first hierarchy
     if not parent.is_dir():
         return 0
-    stale = [d.name for d in parent.iterdir() if d.is_dir() and d.stat().st_mtime < cutoff]
+    stale = [
+        d.name
+        for d in parent.iterdir()
+        if d.is_dir() and (not _owner_alive(d.name) or d.stat().st_mtime < cutoff)
+    ]
     removed = 0
     for name in stale:
         cgroup = _cgroup(version, name)
         if not cgroup.pids():
             removed += all(_rmdir_retrying(d, attempts=1) for d in cgroup.dirs)
     return removed
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process that created the group `name` ("<pid>-<hex>") still runs; True
+    when the name says nothing (older groups: only their age tells)."""
+    owner, _, _ = name.partition("-")
+    return not owner.isdigit() or Path(f"/proc/{owner}").exists()
 
 
 @functools.cache

@@ -32,7 +32,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from collab.extensions import redis_client
-from collab.jobs import fair, live, store
+from collab.jobs import cgroups, fair, live, sandbox, store
 from collab.jobs.store import Status
 from collab.tasks import rq_connection
 
@@ -190,10 +190,18 @@ def maintain() -> None:
     try:
         store_unstored()
         reap_lost_jobs()
+        remove_stale_cgroups()
         reap_lost_submissions()
         fair.reconcile()
     except (PyMongoError, redis.RedisError) as error:
         log.warning("job maintenance skipped: %s", error)
+
+
+def remove_stale_cgroups() -> None:
+    """The cgroups of jobs whose worker died on this machine (never a live job's)."""
+    with suppress(OSError):
+        if removed := cgroups.remove_stale(older_than=sandbox.MAX_RUN_SECONDS + 60):
+            log.info("removed %d cgroups left by dead workers", removed)
 
 
 def start_maintenance(app: Flask, interval: float = MAINTENANCE_INTERVAL_SECONDS) -> None:
