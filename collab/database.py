@@ -49,9 +49,16 @@ def database_unavailable(error: DBAPIError) -> ResponseReturnValue:
 
 
 def handle_operational_error(error: OperationalError) -> ResponseReturnValue:
-    if error.connection_invalidated or is_connection_failure(error):
+    if is_outage(error):
         return database_unavailable(error)
     raise error
+
+
+def is_outage(error: Exception) -> bool:
+    """The database went away (restarted, unreachable): the request was fine, retry it."""
+    if not isinstance(error, OperationalError):
+        return False
+    return error.connection_invalidated or is_connection_failure(error)
 
 
 def is_connection_failure(error: OperationalError) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from flask import request
 from marshmallow import Schema, ValidationError, fields
 
+from collab.database import is_outage
 from collab.documents.engine import metered
 from collab.extensions import AUTOCOMMIT, db, socketio
 
@@ -146,7 +147,16 @@ def on_event(
                         quotas.budgets.charge(connection, spent[0])
             except EventError as error:
                 return error.ack()
-            except Exception:
+            except Exception as error:
+                if is_outage(error):  # as REST's 503: the client sends it again
+                    with contextlib.suppress(Exception):
+                        db.session.rollback()
+                    log.error("%s from %s: the database is unavailable", name, request.sid)
+                    return EventError(
+                        UNAVAILABLE,
+                        "The database is unavailable; try again shortly",
+                        {"retry_after_ms": 2000},
+                    ).ack()
                 log.exception("%s from %s failed", name, request.sid)
                 with contextlib.suppress(Exception):  # e.g. the database is gone
                     db.session.rollback()
