@@ -124,6 +124,12 @@ export function jobPanel({ workspaceId, text, canRun }) {
     async status({ job_id, status, outcome }) {
       if (!(await ofThisWorkspace(job_id)) || stopped) return;
       const job = follow(job_id, status);
+      // Pending again: its worker was lost and the job runs anew (at least once); the first
+      // run's output is not its output.
+      if (status === "pending" && job.status !== "pending") {
+        job.chunks = new Map();
+        renderOutput();
+      }
       Object.assign(job, { status, outcome });
       showHeader();
       if (DONE.has(status)) reconcile(job_id);
