@@ -151,9 +151,10 @@ def engine_options(url: str) -> dict:
         "pool_size": env_int("DB_POOL_SIZE", 20),
         "max_overflow": env_int("DB_MAX_OVERFLOW", 20),
         "pool_timeout": 10,
-        # Off by default: a round trip on every checkout. After a database restart the first
-        # request on each dead connection answers 503 and the pool reconnects.
-        "pool_pre_ping": env_bool("DB_POOL_PRE_PING", False),
+        # On by default: a restarted PostgreSQL (a failover, a minor upgrade) must cost no client
+        # a 503 for a read. Each checkout tests its connection first (one round trip) and
+        # replaces a dead one; without it, the first request on each dropped connection fails.
+        "pool_pre_ping": env_bool("DB_POOL_PRE_PING", True),
         "pool_recycle": 1800,
     }
 

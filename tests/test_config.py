@@ -197,12 +197,19 @@ def test_postgres_gets_a_checked_pool(env):
     env.setenv("SECRET_KEY", STRONG_KEY)
     env.setenv("DATABASE_URL", "postgres://u:p@h/db")
     options = Config().SQLALCHEMY_ENGINE_OPTIONS
-    assert options["pool_pre_ping"] is False
+    assert options["pool_pre_ping"] is True
     assert (options["pool_size"], options["max_overflow"]) == (20, 20)
     env.setenv("DB_POOL_SIZE", "5")
     env.setenv("DB_MAX_OVERFLOW", "0")
     options = Config().SQLALCHEMY_ENGINE_OPTIONS
     assert (options["pool_size"], options["max_overflow"]) == (5, 0)
+
+
+def test_pool_pre_ping_can_be_switched_off(env):
+    env.setenv("SECRET_KEY", STRONG_KEY)
+    env.setenv("DATABASE_URL", "postgres://u:p@h/db")
+    env.setenv("DB_POOL_PRE_PING", "false")
+    assert Config().SQLALCHEMY_ENGINE_OPTIONS["pool_pre_ping"] is False
 
 
 # --- defaults --------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from rq import Worker
 from sqlalchemy import create_engine, inspect, make_url, text
 
 from collab.config import normalise_database_url
-from collab.devstack import ROOT, free_port
+from collab.devstack import LOOPBACK, ROOT, free_port, redis_server_binary, running
 from collab.jobs import languages
 from collab.tasks import QUEUE_NAMES
 
@@ -344,6 +344,24 @@ def test_data_lives_in_named_volumes():
             assert source in declared, f"{name}: {volume} is not a named volume"
     for name in DATA_SERVICES:
         assert SERVICES[name].get("volumes"), f"{name} keeps its data in the container"
+
+
+def test_the_redis_service_persists_and_never_evicts(make_app, tmp_path):
+    """The service's own options, run by a real redis-server: every second on disk, and
+    nothing /ready would warn about."""
+    command = SERVICES["redis"]["command"]
+    assert command[0] == "redis-server"
+    password = "p" * 32
+    options = [re.sub(r"\$\{REDIS_PASSWORD[^}]*\}", password, option) for option in command[1:]]
+    port = free_port()
+    local = ["--bind", LOOPBACK, "--port", str(port), "--dir", str(tmp_path)]
+    with running([redis_server_binary(), *options, *local], port):
+        url = f"redis://:{password}@{LOOPBACK}:{port}/0"
+        settings = redis.Redis.from_url(url, decode_responses=True).config_get("append*")
+        response = make_app(REDIS_URL=url).test_client().get("/ready")
+    assert settings["appendonly"] == "yes" and settings["appendfsync"] == "everysec"
+    assert response.status_code == 200, response.json
+    assert response.json["warnings"] == []
 
 
 def procfile_argv(name: str) -> list[str]:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from collab.devstack import free_port, redis_server
+from collab.devstack import LOOPBACK, free_port, redis_server, redis_server_binary, running
+from collab.health.redis_settings import EVICTS, NOT_PERSISTENT
 
 CHECKS = {"database", "redis", "mongodb"}
 
 
-def assert_ready(response) -> None:
+def assert_ready(response) -> list[dict]:
+    """200 with every check ok; the warnings (the suite's own Redis may not persist)."""
     assert response.status_code == 200, response.json
-    assert response.json == {
-        "status": "ok",
-        "checks": {"database": "ok", "redis": "ok", "mongodb": "ok"},
-    }
+    assert set(response.json) == {"status", "checks", "warnings"}
+    assert response.json["status"] == "ok"
+    assert response.json["checks"] == {"database": "ok", "redis": "ok", "mongodb": "ok"}
+    assert isinstance(response.json["warnings"], list)
+    return response.json["warnings"]
 
 
 def assert_unavailable(response, failed: str) -> dict:
@@ -55,6 +58,7 @@ def test_ready_is_503_when_redis_is_really_down(app, make_app, client, alice):
         assert_ready(cut_off.get("/ready"))
     body = assert_unavailable(cut_off.get("/ready"), "redis")
     assert str(port) not in str(body)  # the reason is named, the address is not
+    assert body["warnings"] == []  # the error says it all; inspecting settings did not raise
     # The API itself keeps serving requests that do not need Redis (rate limiting falls back
     # to memory instead of failing every request).
     response = cut_off.get("/api/v1/projects", headers=alice.headers)
@@ -83,3 +87,63 @@ def test_probes_only_answer_get(client, path):
     response = client.post(path, json={})
     assert response.status_code == 405
     assert response.json["code"] == 405
+
+
+# --- warnings: Redis settings that would lose queued jobs and pending activity events -------
+
+NO_CONFIG = ["--rename-command", "CONFIG", ""]  # as managed Redis services often do
+
+
+@pytest.fixture()
+def ready_with_redis(make_app, tmp_path):
+    """GET /ready of an app whose Redis is a redis-server started with these options."""
+
+    def ready(*options: str):
+        port = free_port()
+        args = [redis_server_binary(), "--bind", LOOPBACK, "--port", str(port), "--dir"]
+        with running([*args, str(tmp_path), *options], port):
+            return make_app(REDIS_URL=f"redis://{LOOPBACK}:{port}/0").test_client().get("/ready")
+
+    return ready
+
+
+def redis_warnings(response) -> list[str]:
+    """The Redis warnings of a ready (200) answer: warnings never change the status."""
+    warnings = assert_ready(response)
+    assert all(set(warning) == {"check", "message"} for warning in warnings), warnings
+    assert {warning["check"] for warning in warnings} <= {"redis"}
+    return [warning["message"] for warning in warnings]
+
+
+@pytest.mark.parametrize("config", [[], NO_CONFIG], ids=["config", "no-config"])
+def test_a_redis_that_does_not_persist_is_warned_about(ready_with_redis, config):
+    messages = redis_warnings(ready_with_redis("--save", "", "--appendonly", "no", *config))
+    assert messages == [NOT_PERSISTENT]
+    assert "appendonly yes" in NOT_PERSISTENT and "appendfsync everysec" in NOT_PERSISTENT
+
+
+def test_an_append_only_redis_gets_no_warning(ready_with_redis):
+    assert redis_warnings(ready_with_redis("--appendonly", "yes")) == []
+
+
+def test_snapshots_alone_count_as_persistence(ready_with_redis):
+    messages = redis_warnings(ready_with_redis("--appendonly", "no", "--save", "60 1"))
+    assert messages == []
+
+
+@pytest.mark.parametrize("config", [[], NO_CONFIG], ids=["config", "no-config"])
+def test_a_redis_that_may_evict_is_warned_about(ready_with_redis, config):
+    options = ["--maxmemory", "100mb", "--maxmemory-policy", "allkeys-lru", "--appendonly", "yes"]
+    messages = redis_warnings(ready_with_redis(*options, *config))
+    assert messages == [EVICTS.format(policy="allkeys-lru")]
+    assert "maxmemory-policy noeviction" in messages[0]
+
+
+def test_a_memory_limit_without_eviction_gets_no_warning(ready_with_redis):
+    options = ["--maxmemory", "100mb", "--maxmemory-policy", "noeviction", "--appendonly", "yes"]
+    assert redis_warnings(ready_with_redis(*options)) == []
+
+
+def test_a_redis_that_hides_its_settings_gets_no_warning_and_stays_ready(ready_with_redis):
+    hidden = ["--rename-command", "INFO", "", *NO_CONFIG]
+    assert redis_warnings(ready_with_redis("--save", "", "--appendonly", "no", *hidden)) == []

@@ -11,10 +11,12 @@ import sys
 import time
 
 import pytest
+import redis
 import requests
 import socketio
 
-from collab.devstack import ROOT, free_port
+from collab.activity.recorder import PENDING_KEY
+from collab.devstack import ROOT, free_port, redis_server, stop
 
 STACK_VARIABLES = ("DATABASE_URL", "REDIS_URL", "MONGODB_URL", "SECRET_KEY", "APP_ENV")
 
@@ -172,6 +174,26 @@ def test_sigterm_stops_every_process(tmp_path):
     for port in ports.values():
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_the_embedded_redis_keeps_its_data_across_a_restart(tmp_path, signum):
+    """A pending activity event written over a second before Redis stops (or is killed: no
+    shutdown to save it then) is there when it starts again on the same folder."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with redis_server(port, tmp_path) as process:
+        client = redis.Redis.from_url(url, decode_responses=True)
+        settings = client.config_get("append*")
+        assert (settings["appendonly"], settings["appendfsync"]) == ("yes", "everysec")
+        client.rpush(PENDING_KEY, '{"_id": "e1"}')
+        time.sleep(1.5)  # past appendfsync's second
+        if signum == signal.SIGKILL:
+            process.kill()
+        stop(process)
+    with redis_server(port, tmp_path):
+        client = redis.Redis.from_url(url, decode_responses=True)
+        assert client.lrange(PENDING_KEY, 0, -1) == ['{"_id": "e1"}']
 
 
 def test_wsgi_patches_gevent_before_psycopg_is_imported():

@@ -1,1 +1,1 @@
-"""Health blueprint: routes.py (views), schemas.py (contract)."""
+"""Health blueprint: routes.py (the probes), redis_settings.py (the warnings /ready adds)."""
