@@ -66,8 +66,15 @@ class Cluster:
     def start(self) -> None:
         self.run("initdb", "-D", str(self.dir / "data"), "-U", "postgres", "--auth=trust",
                  "--no-sync")  # fmt: skip
+        self.resume()
+
+    def resume(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses={LOOPBACK} -c fsync=off"
         self.pg_ctl("start", "-o", options)
+
+    def halt(self) -> None:
+        """Down, its data kept, until resume()."""
+        self.pg_ctl("stop", "-m", "fast")
 
     def restart(self) -> None:
         """Fast mode: the server ends every client connection at once."""
@@ -183,3 +190,43 @@ def test_without_pre_ping_the_first_read_after_a_restart_is_503(make_restart_app
     assert first.json["message"] == "The database is unavailable; try again shortly"
     # The failure invalidated the whole pool: the next request reconnects.
     assert client.get(PROJECTS, headers=headers).status_code == 200
+
+
+def test_an_edit_while_the_database_is_down_is_unavailable_then_taken(
+    make_restart_app, cluster, base_env
+):
+    from tests.realtime_support import Replica, WebInstance, connected
+
+    app = make_restart_app()
+    headers = sign_up(app)
+    client = app.test_client()
+    project = client.post(PROJECTS, json={"name": "Live"}, headers=headers).json
+    workspaces = f"{PROJECTS}/{project['id']}/workspaces"
+    workspace = client.post(workspaces, json={"name": "main"}, headers=headers).json
+    documents = f"{workspaces}/{workspace['id']}/documents"
+    document = client.post(documents, json={"name": "notes.md"}, headers=headers).json
+    env = {**base_env, "DATABASE_URL": cluster.url, "RATELIMIT_ENABLED": "false"}
+    instance = WebInstance(env)
+    try:
+        token = headers["Authorization"].removeprefix("Bearer ")
+        with connected(instance.url, token) as socket:
+            socket.ok("workspace:join", {"workspace_id": workspace["id"]})
+            replica = Replica()
+            edit = {"workspace_id": workspace["id"], "doc_id": document["id"],
+                    "update": replica.insert(0, "kept")}  # fmt: skip
+
+            cluster.halt()
+            try:
+                refused = socket.call("doc:update", edit)
+            finally:
+                cluster.resume()
+
+            # Not "internal": an outage the client waits out, as REST's 503 with Retry-After.
+            assert refused["ok"] is False, refused
+            assert refused["error"]["code"] == "unavailable", refused
+            assert refused["error"]["details"]["retry_after_ms"] > 0
+            assert socket.ok("doc:update", edit)["seq"] == 1
+    finally:
+        instance.stop()
+    content = client.get(f"{documents}/{document['id']}", headers=headers).json["content"]
+    assert content == "kept"

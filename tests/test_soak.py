@@ -25,6 +25,7 @@ pytestmark = [
         reason="needs root, writable cgroups and bubblewrap (apt-get install -y bubblewrap)",
     ),
     pytest.mark.skipif(shutil.which("pg_config") is None, reason="needs PostgreSQL's binaries"),
+    pytest.mark.timeout(900),  # the soak runs once, in the first test's fixture: ~4 minutes
 ]
 
 
