@@ -783,7 +783,13 @@ def test_a_worker_reports_its_sandbox_and_languages_at_start_up_and_advertises_t
             assert language in runs
         found = log_line_with(log, "sandbox: bubblewrap")
         assert "seccomp filter of" in found and sandbox.find_bubblewrap().origin in found
-        assert {"python", "javascript", "bash", "c", "cpp"} <= set(listed_languages(client, alice))
+        # The report is logged before the worker advertises it: the list follows shortly.
+        deadline = time.monotonic() + 15
+        while not {"python", "javascript", "bash", "c", "cpp"} <= set(
+            listed_languages(client, alice)
+        ):
+            assert time.monotonic() < deadline, listed_languages(client, alice)
+            time.sleep(0.1)
         done = get_job(client, alice, submitted(client, alice)["id"], wait=20).get_json()
         assert (done["status"], done["output"]) == ("completed", "1\n")
 
