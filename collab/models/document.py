@@ -3,6 +3,10 @@
 The content is a snapshot (one merged update, covering the log up to `snapshot_seq`) plus the
 log of the updates received since, numbered 1, 2, 3... per document (`last_seq` is the latest).
 Compaction (collab/documents/tasks.py) folds the log into the snapshot.
+
+History lives beside the live content, never in it (the live CRDT keeps its garbage
+collection): a version is the document's text at one seq, with the authors of the updates
+since the previous version (collab/documents/history.py).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collab.models.base import Base, TimestampMixin, new_id, utcnow
@@ -29,6 +33,12 @@ class Document(TimestampMixin, Base):
     snapshot: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     snapshot_seq: Mapped[int] = mapped_column(default=0)
     last_seq: Mapped[int] = mapped_column(default=0)
+    # History: the seq of the newest version, when the first edit after it was stored (None:
+    # none since), and the authors of updates that compaction folded away before a version
+    # listed them (user ids as strings).
+    versioned_seq: Mapped[int] = mapped_column(default=0)
+    unversioned_since: Mapped[datetime | None]
+    pending_authors: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     # Leads with workspace_id, so it also serves the per-workspace listing.
     __table_args__ = (UniqueConstraint("workspace_id", "name"),)
@@ -46,6 +56,29 @@ class DocumentUpdate(Base):
     seq: Mapped[int] = mapped_column(primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who sent it (None: the server itself). No foreign key: a record of who wrote what
+    # outlives the account, like a commit's author.
+    author_id: Mapped[uuid.UUID | None]
+
+
+class DocumentVersion(Base):
+    """The document's text at `seq`, kept until retention thins it (history.py)."""
+
+    __tablename__ = "document_versions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    name: Mapped[str | None] = mapped_column(String(100))  # None: made automatically
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[uuid.UUID | None]  # who named it or restored it; None: automatic
+    restored_from: Mapped[uuid.UUID | None]  # the version a restore brought back
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)  # since the previous one
+    size: Mapped[int]  # bytes of text (UTF-8)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # zlib of the text
+
+    # Newest first per document: the listing's order.
+    __table_args__ = (Index("ix_document_versions_document_id_seq", "document_id", "seq"),)
 
 
 class QuarantinedUpdate(Base):

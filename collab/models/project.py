@@ -96,3 +96,34 @@ class Membership(Base):
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 
     __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+
+
+class ShareLink(Base):
+    """A link that makes whoever opens it (signed in) a member with `role`
+    (collab/links). Only a hash of its token is kept: the token is shown once."""
+
+    __tablename__ = "share_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    project_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, hex
+    role: Mapped[Role] = mapped_column(
+        Enum(
+            Role,
+            native_enum=False,
+            length=20,
+            values_callable=lambda roles: [role.value for role in roles],
+            create_constraint=True,
+            name="link_role",
+        )
+    )
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    max_uses: Mapped[int | None]
+    uses: Mapped[int] = mapped_column(default=0)
+    revoked_at: Mapped[datetime | None]
