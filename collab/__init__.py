@@ -125,13 +125,24 @@ def register_blueprints(app: Flask) -> None:
     from collab.documents.routes import blp as documents
     from collab.extensions import api
     from collab.health.routes import blp as health
+    from collab.history.routes import blp as history
     from collab.jobs.routes import blp as jobs
     from collab.observability.routes import blp as metrics
     from collab.projects.routes import blp as projects
     from collab.webapp.routes import blp as webapp
     from collab.workspaces.routes import blp as workspaces
 
-    blueprints = (auth, projects, workspaces, documents, collaborators, activity, admin, jobs)
+    blueprints = (
+        auth,
+        projects,
+        workspaces,
+        documents,
+        history,
+        collaborators,
+        activity,
+        admin,
+        jobs,
+    )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(health)

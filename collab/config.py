@@ -216,6 +216,13 @@ class Config:
         self.DOCUMENT_REPLICA_TIMEOUT_SECONDS = env_int("DOCUMENT_REPLICA_TIMEOUT_SECONDS", 10)
         self.DOCUMENT_REPLICA_MEMORY_MB = env_int("DOCUMENT_REPLICA_MEMORY_MB", 1024)
         self.DOCUMENT_REPLICA_CACHE_MB = env_int("DOCUMENT_REPLICA_CACHE_MB", 256)
+        # History (collab/history): a version once a document has been quiet this long after
+        # edits, at least this often while edits go on; older ones thinned to one a day.
+        self.DOCUMENT_VERSION_QUIET_SECONDS = env_int("DOCUMENT_VERSION_QUIET_SECONDS", 30)
+        self.DOCUMENT_VERSION_MAX_INTERVAL_SECONDS = env_int(
+            "DOCUMENT_VERSION_MAX_INTERVAL_SECONDS", 600
+        )
+        self.DOCUMENT_HISTORY_DAYS = env_int("DOCUMENT_HISTORY_DAYS", 90)
 
         self.JOB_RETENTION_DAYS = env_int("JOB_RETENTION_DAYS", 30)
         self.ACTIVITY_RETENTION_DAYS = env_int("ACTIVITY_RETENTION_DAYS", 7)

@@ -23,6 +23,8 @@ from collab.documents.content import (
     InvalidUpdate,
     UpdateTooLarge,
 )
+from collab.history import service as history
+from collab.history.store import Wanted
 from collab.tasks import queue, rq_connection
 from tests.helpers_projects import (
     MATRIX,
@@ -525,8 +527,12 @@ def team_with_document(client, make_user, app) -> Callable[[str], tuple[Team, di
     def build(visibility: str) -> tuple[Team, dict]:
         team = make_team(client, make_user, is_public=visibility == "public")
         made = create_document(client, team.owner, team.pid, team.wid, "Shared")
-        append(app, made["id"], Editor().append("shared text"))
-        return team, made
+        editor = Editor()
+        append(app, made["id"], editor.append("shared"))
+        with app.app_context():  # a version of its history, to read, compare and restore
+            version = history.make_version(uuid.UUID(made["id"]), Wanted(name="v1"))
+        append(app, made["id"], editor.append(" text"))
+        return team, {**made, "version_id": str(version["id"])}
 
     return build
 
@@ -564,7 +570,7 @@ def check_create_with_content(client, team, made, response):
 
 
 def check_write_content(client, team, made, response):
-    assert response.get_json() == {"seq": 2, "content": "new text"}
+    assert response.get_json() == {"seq": 3, "content": "new text"}
     assert client.get(item(team, made), headers=team.owner.headers).get_json()["content"] == (
         "new text"
     )
@@ -577,6 +583,33 @@ def check_rename(client, team, made, response):
 
 def check_delete(client, team, made, response):
     assert owner_list(client, team) == []
+
+
+def check_versions(client, team, made, response):
+    assert [v["id"] for v in response.get_json()] == [made["version_id"]]
+    assert response.headers["X-Total-Count"] == "1"
+
+
+def check_version(client, team, made, response):
+    assert response.get_json()["content"] == "shared"
+
+
+def check_diff(client, team, made, response):
+    assert response.get_json()["unified"].endswith(
+        "-shared\n\\ No newline at end of file\n+shared text\n\\ No newline at end of file\n"
+    )
+
+
+def check_name_version(client, team, made, response):
+    listed = client.get(versions_url(team, made), headers=team.owner.headers).get_json()
+    assert [v["name"] for v in listed] == ["Named", "v1"]
+
+
+def check_restore(client, team, made, response):
+    assert response.get_json()["content"] == "shared"
+    assert client.get(item(team, made), headers=team.owner.headers).get_json()["content"] == (
+        "shared"
+    )
 
 
 def owner_list(client, team) -> list[dict]:
@@ -595,7 +628,32 @@ def content_url(team: Team, made: dict) -> str:
     return f"{item(team, made)}/content"
 
 
-ROUTE_OF = {collection: "", item: "/<uuid:document_id>", content_url: "/<uuid:document_id>/content"}
+def versions_url(team: Team, made: dict) -> str:
+    return f"{item(team, made)}/versions"
+
+
+def version_url(team: Team, made: dict) -> str:
+    return f"{versions_url(team, made)}/{made['version_id']}"
+
+
+def diff_url(team: Team, made: dict) -> str:
+    return f"{version_url(team, made)}/diff"
+
+
+def restore_url(team: Team, made: dict) -> str:
+    return f"{version_url(team, made)}/restore"
+
+
+VERSION = "/<uuid:document_id>/versions/<uuid:version_id>"
+ROUTE_OF = {
+    collection: "",
+    item: "/<uuid:document_id>",
+    content_url: "/<uuid:document_id>/content",
+    versions_url: "/<uuid:document_id>/versions",
+    version_url: VERSION,
+    diff_url: f"{VERSION}/diff",
+    restore_url: f"{VERSION}/restore",
+}
 
 
 ENDPOINTS = {
@@ -615,6 +673,13 @@ ENDPOINTS = {
     ),
     "rename document": Endpoint("edit", "PATCH", item, check_rename, {"name": "Renamed"}),
     "delete document": Endpoint("edit", "DELETE", item, check_delete),
+    "list versions": Endpoint("read", "GET", versions_url, check_versions),
+    "get version": Endpoint("read", "GET", version_url, check_version),
+    "diff version": Endpoint("read", "GET", diff_url, check_diff),
+    "name version": Endpoint(
+        "edit", "POST", versions_url, check_name_version, {"name": "Named"}, 201
+    ),
+    "restore version": Endpoint("edit", "POST", restore_url, check_restore),
 }
 CASES = [
     pytest.param(name, role, visibility, expected, id=f"{name}-{role}-{visibility}")
@@ -627,7 +692,8 @@ CASES = [
 def seen_by_owner(client, team: Team, made: dict) -> tuple:
     listed = client.get(documents_url(team.pid, team.wid), headers=team.owner.headers)
     detail = client.get(item(team, made), headers=team.owner.headers)
-    return listed.get_json(), detail.get_json(), detail.headers.get("ETag")
+    history_ = client.get(versions_url(team, made), headers=team.owner.headers)
+    return listed.get_json(), detail.get_json(), detail.headers.get("ETag"), history_.get_json()
 
 
 @pytest.mark.parametrize(("endpoint", "role", "visibility", "expected"), CASES)

@@ -21,7 +21,15 @@ MAINTENANCE_EXEMPT = {
     ("put", "/api/v1/admin/flags/{name}"),
 }
 # Writes that take no body.
-BODYLESS = {("post", "/api/v1/auth/logout"), ("post", "/api/v1/jobs/{job_id}/cancel")}
+BODYLESS = {
+    ("post", "/api/v1/auth/logout"),
+    ("post", "/api/v1/jobs/{job_id}/cancel"),
+    (
+        "post",
+        "/api/v1/projects/{project_id}/workspaces/{workspace_id}/documents/{document_id}"
+        "/versions/{version_id}/restore",
+    ),
+}
 CONVERTER = re.compile(r"<(?:(?P<converter>[^:<>]+):)?(?P<name>[^<>]+)>")
 ERROR_REF = "#/components/schemas/Error"
 
@@ -117,7 +125,8 @@ def test_bearer_security_scheme(spec):
 
 def test_documented_security_matches_behaviour(spec, client):
     """An anonymous call is refused with 401 exactly where the document asks for a token."""
-    ids = {"project_id", "workspace_id", "document_id", "user_id", "session_id", "job_id"}
+    ids = {"project_id", "workspace_id", "document_id", "version_id", "user_id", "session_id"}
+    ids |= {"job_id"}
     for method, path, operation in operations(spec):
         url = path.replace("{name}", "maintenance_mode")
         for name in ids:

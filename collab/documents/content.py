@@ -4,11 +4,12 @@ The API of the real-time layer and the REST views. It needs an app context; the 
 checks permissions first (`location` gives the project to check) and broadcasts an update
 only once `append_update` has returned, when it is committed:
 
-    append_update(document_id, update: bytes) -> int      the update's seq (1, 2, 3... per doc)
+    append_update(document_id, update: bytes, author_id) -> int   its seq (1, 2, 3... per doc)
     read(document_id, state_vector=None, text=False, state=False) -> Content
     state_of / missing_since / text_of / last_seq / location    shorthands for one thing
+    stored_text(document_id) -> (Stored, text)             exactly as stored (a version's)
     initial_update(text) -> bytes                          the update that writes a first text
-    replace_text(document_id, text) -> (update | None, seq)  write the whole text, minimally
+    replace_text(document_id, text, author_id) -> (update | None, seq)  write it all, minimally
 
 Refusals raise a `DocumentError`, whose `code` and `status` say how to answer them. Ids may be
 UUIDs or their strings; a malformed one is a DocumentNotFound, like an unknown one.
@@ -247,15 +248,18 @@ def healthy(document_id: uuid.UUID) -> bool:
 # --- Writing ---------------------------------------------------------------------------------
 
 
-def append_update(document_id: uuid.UUID | str, update: bytes) -> int:
-    """Store a client's update (Yjs V1 format) durably; its seq once committed."""
+def append_update(
+    document_id: uuid.UUID | str, update: bytes, author_id: uuid.UUID | None = None
+) -> int:
+    """Store a client's update (Yjs V1 format), sent by `author_id`, durably; its seq once
+    committed."""
     document_id = parse_id(document_id)
     if not isinstance(update, bytes):
         raise InvalidUpdate("An update must be binary")
     if len(update) > MAX_UPDATE_BYTES:
         raise UpdateTooLarge(f"An update may not exceed {MAX_UPDATE_BYTES} bytes")
     answer = with_repair(document_id, lambda: try_update(document_id, update))
-    seq = store_update(document_id, update, held=answer["held"])
+    seq = store_update(document_id, update, answer["held"], author_id)
     if answer.get("diverged"):  # it disagreed before this edit (as loaded): find the culprit
         log.error("document %s: its replica reads differently once reloaded", document_id)
         from collab.documents.tasks import enqueue_compaction
@@ -317,10 +321,12 @@ def cost_shares(answer: dict, answers: list[dict]) -> list[float]:
     return [ms + shared for ms in own]
 
 
-def store_update(document_id: uuid.UUID, update: bytes, held: list[int] | None) -> int:
+def store_update(
+    document_id: uuid.UUID, update: bytes, held: list[int] | None, author_id: uuid.UUID | None
+) -> int:
     child = engine().child_for(document_id)
     try:
-        appended = store.append(document_id, update)
+        appended = store.append(document_id, update, author_id)
     except BaseException:
         child.drop(str(document_id))  # it holds an update that was not stored
         raise
@@ -341,17 +347,20 @@ def initial_update(text: str) -> bytes:
     return engine().checker.call({"op": "make", "text": text})["update"]
 
 
-def replace_text(document_id: uuid.UUID | str, text: str) -> tuple[bytes | None, int]:
+def replace_text(
+    document_id: uuid.UUID | str, text: str, author_id: uuid.UUID | None = None
+) -> tuple[bytes | None, int]:
     """Make the document read `text` by deleting and inserting only what differs: the update
     stored (None if the text was already that) and the seq the document is at. The update is
-    built in the checker process against the stored content, then stored like a client's."""
+    built in the checker process against the stored content, then stored like a client's,
+    as written by `author_id`."""
     document_id = parse_id(document_id)
     if len(text.encode("utf-8")) > current_app.config["DOCUMENT_MAX_BYTES"]:
         raise DocumentTooLarge("The document would exceed its size limit")
     update, base = with_repair(document_id, lambda: replacement(document_id, text))
     if update is None:
         return None, base
-    return update, append_update(document_id, update)
+    return update, append_update(document_id, update, author_id)
 
 
 def replacement(document_id: uuid.UUID, text: str) -> tuple[bytes | None, int]:
@@ -402,6 +411,23 @@ def try_read(document_id: uuid.UUID, wanted: dict) -> dict:
     if answer.get("error") == "invalid":
         raise InvalidStateVector(answer["message"])
     return answer
+
+
+def stored_text(document_id: uuid.UUID | str) -> tuple[store.Stored, str]:
+    """The stored content and its text, exactly as of its last seq: an edit being applied
+    right now is not in it (a replica's may be). What a version keeps (collab/history)."""
+    document_id = parse_id(document_id)
+
+    def attempt() -> tuple[store.Stored, str]:
+        stored = store.load(document_id)
+        if stored is None:
+            raise DocumentNotFound("Document not found")
+        answer = engine().checker.call({"op": "text", "parts": stored.parts})
+        if "error" in answer:
+            raise StoredContentFailed(f"{answer['error']}: {answer.get('message')}")
+        return stored, answer["text"].decode("utf-8")
+
+    return with_repair(document_id, attempt)
 
 
 def state_of(document_id: uuid.UUID | str) -> bytes:

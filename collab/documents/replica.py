@@ -14,6 +14,7 @@ It reads requests from stdin and answers each on stdout (frames of ipc.py), one 
     read   {doc, base, fresh, last, parts, state_vector?, text?, state?}  -> {seq, ...}
     check  {parts}                      -> {snapshot, size, bad}       compaction and repair
     make   {text}                       -> {update}                    a document's first text
+    text   {parts}                      -> {text}                      a version (history)
     edit   {parts, text}                -> {update, changed}           replace the text (REST)
     ping   {}                           -> {pid}
 
@@ -312,6 +313,13 @@ def check(request: dict) -> dict:
     return {"snapshot": snapshot, "size": len(replica.text), "bad": sorted(bad)}
 
 
+def text_of(request: dict) -> dict:
+    """The text of stored parts, as of exactly those parts (a version of the document)."""
+    replica = new_replica()
+    apply_stored(replica, request["parts"])
+    return {"text": str(replica.text).encode("utf-8")}
+
+
 def make(request: dict) -> dict:
     """The update that writes `text` into an empty document (our own text, not a client's)."""
     replica = new_replica()
@@ -358,6 +366,7 @@ OPS = {
     "read": read,
     "check": lambda _replicas, request: check(request),
     "make": lambda _replicas, request: make(request),
+    "text": lambda _replicas, request: text_of(request),
     "edit": lambda _replicas, request: edit(request),
     "ping": lambda _replicas, _request: {"pid": os.getpid()},
 }

@@ -47,7 +47,7 @@ def create_document(workspace: Workspace, name: str, text: str = "") -> Document
     db.session.commit()
     if first is not None:
         try:
-            content.append_update(document.id, first)
+            content.append_update(document.id, first, current_user_id())
         except BaseException:
             db.session.rollback()
             db.session.delete(document)  # never half created: no document without its text
@@ -61,18 +61,23 @@ def write_content(document: Document, text: str) -> dict:
     """Make the document read `text` with a minimal edit, broadcast to the workspace's room
     as an ordinary doc:update (open editors keep their cursors)."""
     check_if_match(document)
-    doc_id, workspace_id = document.id, document.workspace_id
-    update, seq = content.replace_text(doc_id, require_content_size(text))
+    author = current_user_id()
+    update, seq = content.replace_text(document.id, require_content_size(text), author)
     if update is not None:
-        message = {
-            "workspace_id": str(workspace_id),
-            "doc_id": str(doc_id),
-            "update": update,
-            "seq": seq,
-            "user_id": str(current_user_id()),
-        }
-        emitter().emit("doc:update", message, to=room(workspace_id))
+        broadcast_update(document, update, seq, author)
     return {"seq": seq, "content": text}
+
+
+def broadcast_update(document: Document, update: bytes, seq: int, author: uuid.UUID) -> None:
+    """A stored update of the server's making, to the workspace's room as a doc:update."""
+    message = {
+        "workspace_id": str(document.workspace_id),
+        "doc_id": str(document.id),
+        "update": update,
+        "seq": seq,
+        "user_id": str(author),
+    }
+    emitter().emit("doc:update", message, to=room(document.workspace_id))
 
 
 def require_content_size(text: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    func,
     insert,
     literal_column,
     null,
@@ -55,24 +56,30 @@ class Stored:
 APPEND_IN_ONE_STATEMENT = text(
     """
     WITH bumped AS (
-        UPDATE documents SET last_seq = last_seq + 1, updated_at = :now
+        UPDATE documents SET last_seq = last_seq + 1, updated_at = :now,
+            unversioned_since = COALESCE(unversioned_since, :now)
         WHERE id = :document_id
         RETURNING id, last_seq, snapshot_seq
     )
-    INSERT INTO document_updates (document_id, seq, data, created_at)
-    SELECT id, last_seq, :data, :now FROM bumped
+    INSERT INTO document_updates (document_id, seq, data, created_at, author_id)
+    SELECT id, last_seq, :data, :now, :author_id FROM bumped
     RETURNING seq, (SELECT snapshot_seq FROM bumped) AS snapshot_seq
     """
-)
+).bindparams(bindparam("author_id", type_=Uuid))
 
 
-def append(document_id: uuid.UUID, data: bytes) -> Appended | None:
-    """Log `data` under the document's next seq and commit; None if there is no such document.
+def append(
+    document_id: uuid.UUID, data: bytes, author_id: uuid.UUID | None = None
+) -> Appended | None:
+    """Log `data` under the document's next seq, written by `author_id` (None: the server),
+    and commit; None if there is no such document.
 
     The seq is taken by incrementing `last_seq` in the UPDATE that locks the document's row,
-    so concurrent appends queue on that row and each gets the next number."""
+    so concurrent appends queue on that row and each gets the next number. The same UPDATE
+    notes when the document's first edit since its last version came (history)."""
+    now = utcnow()
     if db.engine.dialect.name == "postgresql":
-        params = {"document_id": document_id, "data": data, "now": utcnow()}
+        params = {"document_id": document_id, "data": data, "now": now, "author_id": author_id}
         with autocommit_engine(db.engine).connect() as connection:
             row = connection.execute(APPEND_IN_ONE_STATEMENT, params).first()
         if row is None:
@@ -82,13 +89,23 @@ def append(document_id: uuid.UUID, data: bytes) -> Appended | None:
         row = connection.execute(
             update(documents)
             .where(documents.c.id == document_id)
-            .values(last_seq=documents.c.last_seq + 1, updated_at=utcnow())
+            .values(
+                last_seq=documents.c.last_seq + 1,
+                updated_at=now,
+                unversioned_since=func.coalesce(documents.c.unversioned_since, now),
+            )
             .returning(documents.c.last_seq, documents.c.snapshot_seq)
         ).first()
         if row is None:
             return None
         connection.execute(
-            insert(updates).values(document_id=document_id, seq=row.last_seq, data=data)
+            insert(updates).values(
+                document_id=document_id,
+                seq=row.last_seq,
+                data=data,
+                created_at=now,
+                author_id=author_id,
+            )
         )
     return Appended(seq=row.last_seq, since_snapshot=row.last_seq - row.snapshot_seq)
 
@@ -159,9 +176,11 @@ def replace_log(
             .values(
                 snapshot=snapshot, snapshot_seq=stored.last_seq, updated_at=documents.c.updated_at
             )
-        )
-        if moved.rowcount != 1:
+            .returning(documents.c.versioned_seq, documents.c.pending_authors)
+        ).first()
+        if moved is None:
             return False
+        keep_authors(connection, document_id, moved, stored)
         connection.execute(
             delete(updates).where(
                 updates.c.document_id == document_id, updates.c.seq <= stored.last_seq
@@ -181,3 +200,35 @@ def replace_log(
             ]
             connection.execute(insert(quarantine), rows)
     return True
+
+
+def keep_authors(connection, document_id: uuid.UUID, document, stored: Stored) -> None:
+    """Before compaction deletes the updates it folds, note the authors of those that no
+    version covers yet (after `versioned_seq`): the next version lists them. The row lock
+    the caller's UPDATE holds orders this with the making of a version (history/store.py)."""
+    since = max(document.versioned_seq, stored.snapshot_seq)
+    if stored.last_seq <= since:
+        return
+    authors = connection.scalars(
+        select(updates.c.author_id)
+        .where(
+            updates.c.document_id == document_id,
+            updates.c.seq > since,
+            updates.c.seq <= stored.last_seq,
+            updates.c.author_id.is_not(None),
+        )
+        .group_by(updates.c.author_id)
+        .order_by(func.min(updates.c.seq))
+    )
+    pending = merge_authors(document.pending_authors or [], [str(a) for a in authors])
+    if pending != (document.pending_authors or []):
+        connection.execute(
+            update(documents)
+            .where(documents.c.id == document_id)
+            .values(pending_authors=pending, updated_at=documents.c.updated_at)
+        )
+
+
+def merge_authors(first: list[str], then: list[str]) -> list[str]:
+    """Both lists of user ids, in order of first appearance, each id once."""
+    return list(dict.fromkeys([*first, *then]))

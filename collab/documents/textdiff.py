@@ -6,6 +6,7 @@ Offsets are in code points of the old text; pycrdt's Text counts UTF-8 bytes (`u
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 
 # SequenceMatcher is quadratic at worst: past this many code points of changed middle (after
 # the common prefix and suffix are set aside), the middle is replaced as one range.
@@ -31,7 +32,8 @@ def changes(old: str, new: str) -> list[Change]:
     ]
 
 
-def common_prefix(a: str, b: str) -> int:
+def common_prefix(a: Sequence, b: Sequence) -> int:
+    """How many leading items (characters, lines) `a` and `b` share."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

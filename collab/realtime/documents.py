@@ -124,7 +124,7 @@ def update(connection: Connection, data: dict) -> dict:
     # holding one while waiting for another deadlocks the pool under load (bench/realtime).
     db.session.close()
     with document_errors():
-        seq = documents.append_update(doc_id, data["update"])
+        seq = documents.append_update(doc_id, data["update"], connection.user_id)
     message = {
         "workspace_id": str(workspace_id),
         "doc_id": str(doc_id),
