@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collab.models.base import Base, TimestampMixin, new_id, utcnow
@@ -40,8 +40,18 @@ class Document(TimestampMixin, Base):
     unversioned_since: Mapped[datetime | None]
     pending_authors: Mapped[list[str]] = mapped_column(JSON, default=list)
 
-    # Leads with workspace_id, so it also serves the per-workspace listing.
-    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
+    __table_args__ = (
+        # Leads with workspace_id, so it also serves the per-workspace listing.
+        UniqueConstraint("workspace_id", "name"),
+        # The documents with edits no version has: what the versioning pass looks for every
+        # few seconds, a few rows however many documents there are.
+        Index(
+            "ix_documents_unversioned",
+            "updated_at",
+            postgresql_where=text("last_seq > versioned_seq"),
+            sqlite_where=text("last_seq > versioned_seq"),
+        ),
+    )
     __mapper_args__ = {"version_id_col": version}
 
 

@@ -32,6 +32,15 @@ def upgrade():
         batch_op.add_column(
             sa.Column("pending_authors", sa.JSON(), nullable=False, server_default="[]")
         )
+    # Only the documents with edits no version has: what the versioning pass looks for.
+    op.create_index(
+        "ix_documents_unversioned",
+        "documents",
+        ["updated_at"],
+        unique=False,
+        postgresql_where=sa.text("last_seq > versioned_seq"),
+        sqlite_where=sa.text("last_seq > versioned_seq"),
+    )
 
     op.create_table(
         "document_versions",
@@ -109,6 +118,7 @@ def downgrade():
     op.drop_table("share_links")
     op.drop_index("ix_document_versions_document_id_seq", table_name="document_versions")
     op.drop_table("document_versions")
+    op.drop_index("ix_documents_unversioned", table_name="documents")
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.drop_column("pending_authors")
         batch_op.drop_column("unversioned_since")
