@@ -126,12 +126,23 @@ def register_blueprints(app: Flask) -> None:
     from collab.extensions import api
     from collab.health.routes import blp as health
     from collab.jobs.routes import blp as jobs
+    from collab.links.routes import blp as links
     from collab.observability.routes import blp as metrics
     from collab.projects.routes import blp as projects
     from collab.webapp.routes import blp as webapp
     from collab.workspaces.routes import blp as workspaces
 
-    blueprints = (auth, projects, workspaces, documents, collaborators, activity, admin, jobs)
+    blueprints = (
+        auth,
+        projects,
+        workspaces,
+        documents,
+        collaborators,
+        links,
+        activity,
+        admin,
+        jobs,
+    )
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     app.register_blueprint(health)
