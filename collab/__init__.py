@@ -127,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
     from collab.health.routes import blp as health
     from collab.history.routes import blp as history
     from collab.jobs.routes import blp as jobs
+    from collab.links.routes import blp as links
     from collab.observability.routes import blp as metrics
     from collab.projects.routes import blp as projects
     from collab.webapp.routes import blp as webapp
@@ -139,6 +140,7 @@ def register_blueprints(app: Flask) -> None:
         documents,
         history,
         collaborators,
+        links,
         activity,
         admin,
         jobs,

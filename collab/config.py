@@ -191,6 +191,8 @@ class Config:
         self.RATELIMIT_LOGIN_IP = env_str("RATELIMIT_LOGIN_IP", "10/minute")
         self.RATELIMIT_LOGIN_EMAIL = env_str("RATELIMIT_LOGIN_EMAIL", "5/minute")
         self.RATELIMIT_REGISTER = env_str("RATELIMIT_REGISTER", "10/hour")
+        # Joins through share links per client IP, whatever the outcome: tokens are not guessed.
+        self.RATELIMIT_LINK_JOIN = env_str("RATELIMIT_LINK_JOIN", "10/minute")
 
         self.CORS_ORIGINS = env_list("CORS_ORIGINS")
         self.PROXY_COUNT = env_int("PROXY_COUNT", 0)

@@ -28,7 +28,14 @@ def test_the_root_serves_the_app_page(client):
 
 @pytest.mark.parametrize(
     "path",
-    ["/signin", "/register", "/projects", "/projects/abc", "/projects/a/workspaces/b/documents/c"],
+    [
+        "/signin",
+        "/register",
+        "/projects",
+        "/projects/abc",
+        "/projects/a/workspaces/b/documents/c",
+        "/join",
+    ],
 )
 def test_app_routes_fall_back_to_the_page(client, path):
     response = client.get(path)

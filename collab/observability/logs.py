@@ -141,20 +141,34 @@ def configure_logging(app: Flask) -> None:
     root.setLevel(app.config["LOG_LEVEL"])
 
 
+# Path arguments that are credentials (a share link's token): never written to the log.
+SECRET_PATH_ARGUMENTS = ("token",)
+
+
+def logged_path() -> str:
+    """The request's path with its credentials replaced by `redacted`."""
+    args = request.view_args or {}
+    secrets = {str(args[name]) for name in SECRET_PATH_ARGUMENTS if name in args}
+    if not secrets:
+        return request.path
+    return "/".join("redacted" if part in secrets else part for part in request.path.split("/"))
+
+
 def log_request(response: Response) -> Response:
     """One line per request served by Flask (after_request), with its request and user ids:
     the access log (LOG_REQUESTS=false leaves it to the proxy in front)."""
     if not requests_log.isEnabledFor(logging.INFO):
         return response
     rule = request.url_rule
+    path = logged_path()
     requests_log.info(
         "%s %s %s",
         request.method,
-        request.path,
+        path,
         response.status_code,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": path,
             "route": rule.rule if rule else None,
             "status": response.status_code,
             "duration_ms": round(elapsed() * 1000, 2),

@@ -23,7 +23,7 @@ blp = Blueprint("webapp", __name__, static_folder=STATIC, static_url_path=ASSETS
 limiter.exempt(blp)  # static files: the API's per-user budget is for the API
 
 # The paths the client-side router knows (clients/web/src/router.js): a reload there is the app.
-APP_ROUTES = ("/", "/signin", "/register", "/projects", "/projects/<path:rest>")
+APP_ROUTES = ("/", "/signin", "/register", "/projects", "/projects/<path:rest>", "/join")
 
 # A Host header goes into the policy only when it is a plain host[:port].
 PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?")

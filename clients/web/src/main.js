@@ -7,6 +7,7 @@ import { signInPage, registerPage } from "./pages/auth.js";
 import { projectsPage } from "./pages/projects.js";
 import { projectPage } from "./pages/project.js";
 import { workspacePage } from "./pages/workspace.js";
+import { joinPage, keepJoinToken } from "./pages/join.js";
 
 const account = h("div", { class: "account" });
 const outlet = h("main", { id: "page" });
@@ -41,6 +42,7 @@ route("/projects", signedIn(projectsPage));
 route("/projects/:pid", signedIn(projectPage));
 route("/projects/:pid/workspaces/:wid", signedIn(workspacePage));
 route("/projects/:pid/workspaces/:wid/documents/:did", signedIn(workspacePage));
+route("/join", joinPage); // signs in first itself, keeping the link's token
 
 session.onChange((user) => {
   renderAccount(user);
@@ -53,4 +55,5 @@ document.body.replaceChildren(
   outlet,
 );
 renderAccount(null);
+keepJoinToken();
 session.restore().finally(() => start(outlet));

@@ -3,6 +3,7 @@
 import { h, errorBox, onSubmit } from "../dom.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
+import { joinHint } from "./join.js";
 
 function nextPath() {
   const next = new URLSearchParams(location.search).get("next") || "";
@@ -21,6 +22,7 @@ export function signInPage(params, outlet) {
     "form",
     { class: "card narrow", "data-testid": "signin-form" },
     h("h1", {}, "Sign in"),
+    joinHint(),
     field("Email", "email", "email", { autocomplete: "email" }),
     field("Password", "password", "password", { autocomplete: "current-password" }),
     status,
@@ -42,6 +44,7 @@ export function registerPage(params, outlet) {
     "form",
     { class: "card narrow", "data-testid": "register-form" },
     h("h1", {}, "Create your account"),
+    joinHint(),
     field("Email", "email", "email", { autocomplete: "email" }),
     field("Username", "username", "text", { autocomplete: "username", minlength: 3, maxlength: 32, pattern: "[A-Za-z0-9_.\\-]{3,32}", title: "3 to 32 letters, digits, '_', '.' or '-'" }),
     field("Password", "password", "password", { autocomplete: "new-password", minlength: 8 }),

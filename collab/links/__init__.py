@@ -1,0 +1,1 @@
+"""Share links blueprint: routes.py (views), schemas.py (contract), service.py (logic)."""
