@@ -257,6 +257,7 @@ export class CollabClient extends Emitter {
     socket.on('connect_error', (error) => this._onConnectError(error))
     socket.io.on('reconnect_attempt', () => this._setStatus('connecting'))
     socket.on('doc:update', (message) => this._route(message, (ws) => ws._onUpdate(message)))
+    socket.on('doc:version', (message) => this._route(message, (ws) => ws._onVersion(message)))
     socket.on('cursor:update', (message) => this._route(message, (ws) => ws._onCursor(message)))
     socket.on('presence:diff', (message) => this._route(message, (ws) => ws._onPresence(message)))
     socket.on('workspace:revoked', (message) => this._route(message, (ws) => ws._onRevoked(message)))

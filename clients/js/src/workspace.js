@@ -168,6 +168,17 @@ export class Workspace extends Emitter {
     for (const doc of this.documents.values()) doc._onRemoteCursor(message)
   }
 
+  /**
+   * A version of one of the workspace's documents was made (doc:version): the workspace emits
+   * `version` {docId, version} for every document, an open document `version` {version}.
+   * @param {any} message
+   */
+  _onVersion (message) {
+    if (this.stopped || !message) return
+    this.emit('version', { docId: message.doc_id, version: message.version })
+    this.documents.get(message.doc_id)?.emit('version', { version: message.version })
+  }
+
   /** @param {any} message */
   _onPresence (message) {
     const diff = { joined: message.joined || [], left: message.left || [], updated: message.updated || [] }

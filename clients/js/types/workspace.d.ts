@@ -76,6 +76,12 @@ export class Workspace extends Emitter {
     _onUpdate(message: any): void;
     /** @param {any} message */
     _onCursor(message: any): void;
+    /**
+     * A version of one of the workspace's documents was made (doc:version): the workspace emits
+     * `version` {docId, version} for every document, an open document `version` {version}.
+     * @param {any} message
+     */
+    _onVersion(message: any): void;
     /** @param {any} message */
     _onPresence(message: any): void;
     /** @param {any} message */

@@ -1,6 +1,6 @@
 // A workspace: its documents as tabs, a live editor per document (CodeMirror 6 + Yjs through
-// @collab/client), who is here, Run (a job streaming its output to everyone in the workspace)
-// and the project's activity feed.
+// @collab/client), its history, who is here, Run (a job streaming its output to everyone in the
+// workspace) and the project's activity feed.
 
 import { CollabClient, colorFor } from "@collab/client";
 import { h, fill, errorBox, onSubmit } from "../dom.js";
@@ -8,6 +8,7 @@ import { get, post, patch } from "../api.js";
 import { session } from "../session.js";
 import { createEditor } from "../editor.js";
 import { activityList } from "./activity.js";
+import { historyPanel } from "./history.js";
 import { jobPanel } from "./jobs.js";
 
 const POLL_MS = 5000;
@@ -62,6 +63,7 @@ class WorkspaceView {
     this.docTitle = h("div", { class: "doc-title" });
     this.jobs = jobPanel({ workspaceId: workspace.id, text: () => this.activeText(), canRun: () => this.canEdit });
     this.activity = activityList(project.id);
+    this.history = historyPanel({ base, projectId: project.id, canEdit: () => this.canEdit });
     this.newDoc = h(
       "form",
       { class: "inline small", "data-testid": "new-document" },
@@ -91,7 +93,7 @@ class WorkspaceView {
         "div",
         { class: "ws-grid" },
         h("aside", { class: "side" }, h("h3", {}, "Documents"), this.tabs, this.newDoc, this.docStatus, h("h3", {}, "Here now"), this.people),
-        h("section", { class: "center" }, this.docTitle, this.editorHost, this.jobs.element),
+        h("section", { class: "center" }, this.docTitle, this.editorHost, this.history.element, this.jobs.element),
         h("aside", { class: "side" }, h("h3", {}, "Activity"), this.activity.element),
       ),
     );
@@ -109,6 +111,7 @@ class WorkspaceView {
     this.newDoc.hidden = !this.canEdit;
     this.editor?.setEditable(this.canEdit);
     this.jobs.refresh();
+    if (this.activeId) this.history.show(this.activeId);
     this.renderTitle();
   }
 
@@ -131,6 +134,7 @@ class WorkspaceView {
     this.ws.on("presence", () => this.renderPeople());
     this.ws.on("revoked", (event) => this.revoked(event));
     this.ws.on("role-changed", ({ role }) => this.setRole(role));
+    this.ws.on("version", (event) => this.history.versionMade(event));
     // Job events reach this socket for our own jobs (anywhere) and for this workspace's: the
     // panel keeps this workspace's (it asks the API once about a job it does not know).
     this.client.on("job:status", (job) => this.jobs.status(job));
@@ -181,7 +185,8 @@ class WorkspaceView {
     const doc = this.documents.find((d) => d.id === this.activeId);
     if (!doc) return fill(this.docTitle, h("span", { class: "muted" }, this.documents.length ? "Choose a document" : "No document open"));
     const rename = h("button", { type: "button", class: "link small", "data-testid": "rename", onclick: () => this.renameForm(doc) }, "Rename");
-    fill(this.docTitle, h("strong", { "data-testid": "doc-name" }, doc.name), this.canEdit ? rename : h("span", { class: "badge viewer" }, "read-only"));
+    const historyButton = h("button", { type: "button", class: "link small push", "data-testid": "history-toggle", onclick: () => this.history.toggle() }, "History");
+    fill(this.docTitle, h("strong", { "data-testid": "doc-name" }, doc.name), this.canEdit ? rename : h("span", { class: "badge viewer" }, "read-only"), historyButton);
   }
 
   renameForm(doc) {
@@ -203,6 +208,7 @@ class WorkspaceView {
     this.renderTabs();
     this.renderTitle();
     history.replaceState(null, "", `${this.base}/documents/${docId}`);
+    this.history.show(docId);
     this.editor?.destroy();
     this.editor = null;
     for (const other of this.docs.values()) other.awareness.setLocalStateField("cursor", null);
