@@ -62,8 +62,9 @@ def test_name_compare_and_restore_a_version_while_another_person_types(
     inserted = bob.driver.find_elements(By.CSS_SELECTOR, "[data-testid=diff] .insert")
     assert [line.get_attribute("textContent") for line in inserted] == [
         "+    return text.split()\n",
-        "+    # by alice, to be undone\n",  # the editor indented it
+        "+    # by alice, to be undone  (no newline at the end)\n",  # the editor indented it
     ]
+    bob.driver.execute_script("arguments[0].scrollIntoView()", inserted[-1])
     bob.shot("compared")
 
     bob.find("[data-testid=restore]").click()

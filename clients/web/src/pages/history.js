@@ -149,7 +149,11 @@ function hunksView(hunks) {
     { class: "diff" },
     hunks.map((hunk) => [
       h("span", { class: "hunk" }, `@@ -${hunk.old_start},${hunk.old_lines} +${hunk.new_start},${hunk.new_lines} @@\n`),
-      hunk.lines.map((line) => h("span", { class: line.op }, mark[line.op] + (line.text.endsWith("\n") ? line.text : `${line.text}\n`))),
+      hunk.lines.map((line) =>
+        line.text.endsWith("\n")
+          ? h("span", { class: line.op }, mark[line.op] + line.text)
+          : h("span", { class: line.op }, mark[line.op] + line.text, h("em", { class: "eol" }, "  (no newline at the end)"), "\n"),
+      ),
     ]),
   );
 }
