@@ -45,12 +45,28 @@ class RequestRulesDocPlugin(BasePlugin):
         endpoint = rule.endpoint if rule is not None else ""
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
-            responses.setdefault("429", copy.deepcopy(RATE_LIMITED))
+            add_response(responses, "429", RATE_LIMITED)
             if method.upper() in WRITE_METHODS and not maintenance_exempt(endpoint):
-                responses.setdefault("503", copy.deepcopy(IN_MAINTENANCE))
+                add_response(responses, "503", IN_MAINTENANCE)
             if "requestBody" in operation:
                 for status, name in BODY_ERRORS.items():
                     responses.setdefault(status, name)
+
+
+def add_response(responses: dict, status: str, rule: dict) -> None:
+    """Document the rule's answer `status`. A view that documents the same status for its
+    own reason (views key them by number: 503 and "503" would both reach the JSON, one
+    silently replacing the other) keeps its answer, with the rule's reason and headers
+    added to it."""
+    own = responses.pop(int(status), None) or responses.get(status)
+    if own is None or isinstance(own, str):
+        responses[status] = copy.deepcopy(rule)
+        return
+    own = copy.deepcopy(own)
+    own["description"] = f"{own.get('description', '')}; or: {rule['description']}".lstrip("; ")
+    if "headers" in rule:
+        own["headers"] = {**copy.deepcopy(rule["headers"]), **own.get("headers", {})}
+    responses[status] = own
 
 
 def spec_kwargs() -> dict:

@@ -266,3 +266,17 @@ def test_specific_error_responses(spec):
     assert {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"} <= set(
         throttled["headers"]
     )
+
+
+def test_a_views_own_429_or_503_keeps_its_reason_and_gains_the_request_rules(spec):
+    """Views key their answers by number, the request-wide rules by text: neither may
+    silently replace the other in the JSON."""
+    jobs = spec["paths"]["/api/v1/jobs"]["post"]["responses"]
+    assert "Too many unfinished jobs" in jobs["429"]["description"]
+    assert "Rate limit exceeded" in jobs["429"]["description"]
+    assert "Retry-After" in jobs["429"]["headers"]
+    versions = spec["paths"][
+        "/api/v1/projects/{project_id}/workspaces/{workspace_id}/documents/{document_id}/versions"
+    ]["post"]["responses"]
+    assert "cannot be read right now" in versions["503"]["description"]
+    assert "Maintenance mode" in versions["503"]["description"]
