@@ -122,3 +122,26 @@ def test_a_new_person_registers_through_a_link_and_a_revoked_link_is_refused(
     page.driver.get(link["url"])  # already a member: a revoked link is refused all the same
     page.find_text("[data-testid=join] .error", GONE)
     page.shot("revoked")
+
+
+def test_a_pending_join_survives_a_sign_in_page_reached_without_next(
+    web_pair,  # noqa: F811
+    pages,  # noqa: F811
+    owned,
+    make_user,
+):
+    """A session that could not be restored sends the tab to /signin without `next`: the
+    link's join still goes ahead after signing in."""
+    owner, pid = owned
+    link = share(web_pair[0], owner, pid, role="viewer")
+    gina = make_user(f"gina-{uuid.uuid4().hex[:6]}")
+    page = pages(web_pair[0], "gina")
+    open_link(page, link)
+    page.find("[data-testid=signin-form]")
+    page.open("/signin")  # the same tab, no `next`
+    page.find_text("[data-testid=join-hint]", "join the project you were invited to")
+    page.fill("[data-testid=signin-form]", email=gina.email, password=gina.password)
+    page.submit("[data-testid=signin-form]")
+    page.find_text("h1", "Compiler course")
+    assert role_badge(page) == "viewer"
+    page.shot("joined-after-plain-sign-in")

@@ -3,12 +3,13 @@
 import { h, errorBox, onSubmit } from "../dom.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
-import { joinHint } from "./join.js";
+import { joinHint, joinPending } from "./join.js";
 
 function nextPath() {
   const next = new URLSearchParams(location.search).get("next") || "";
   // Only a path of this app: never an absolute URL (an open redirect).
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/projects";
+  if (next.startsWith("/") && !next.startsWith("//")) return next;
+  return joinPending() ? "/join" : "/projects";
 }
 
 function field(label, name, type = "text", extra = {}) {
@@ -38,7 +39,7 @@ export function signInPage(params, outlet) {
 }
 
 export function registerPage(params, outlet) {
-  if (session.user) return navigate("/projects", { replace: true });
+  if (session.user) return navigate(nextPath(), { replace: true });
   const status = h("div");
   const form = h(
     "form",

@@ -50,10 +50,15 @@ export async function joinPage(params, outlet) {
   }
 }
 
+/** Whether a link's join waits for the user to sign in (however they reached the form: a
+ *  session that could not be restored sends them to /signin without `next`). */
+export function joinPending() {
+  return Boolean(sessionStorage.getItem(PENDING_KEY));
+}
+
 /** For the sign-in and register pages: why the user was sent there. */
 export function joinHint() {
-  const joining = new URLSearchParams(location.search).get("next") === "/join";
-  return joining && sessionStorage.getItem(PENDING_KEY)
+  return joinPending()
     ? h("p", { class: "muted", "data-testid": "join-hint" }, "Sign in or register to join the project you were invited to.")
     : null;
 }
