@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from tests.test_browser import MISSING, REQUIRED, WHY
 from tests.test_webapp_browser import API, Page, pages, web_pair  # noqa: F401 - fixtures
@@ -145,3 +147,46 @@ def test_a_pending_join_survives_a_sign_in_page_reached_without_next(
     page.find_text("h1", "Compiler course")
     assert role_badge(page) == "viewer"
     page.shot("joined-after-plain-sign-in")
+
+
+def test_the_owner_makes_a_link_in_the_page_someone_joins_and_the_owner_revokes_another(
+    web_pair,  # noqa: F811
+    pages,  # noqa: F811
+    owned,
+    make_user,
+):
+    owner, pid = owned
+    olive = pages(web_pair[0], "olive")
+    olive.sign_in(owner.email, owner.password)
+    olive.open(f"/projects/{pid}")
+    olive.find_text("[data-testid=links]", "No links yet")
+    form = olive.find("[data-testid=make-link]")
+    Select(form.find_element(By.NAME, "role")).select_by_value("collaborator")
+    Select(form.find_element(By.NAME, "max_uses")).select_by_value("1")
+    olive.submit("[data-testid=make-link]")
+    url = olive.find("[data-testid=link-url]").get_attribute("value")
+    assert url.startswith(f"{web_pair[0].url}/join#")
+    olive.find_text("[data-testid=links] li[data-status=active]", "0 of 1 uses")
+    olive.shot("link-made")
+
+    hana = make_user(f"hana-{uuid.uuid4().hex[:6]}")
+    guest = pages(web_pair[1], "hana")
+    guest.sign_in(hana.email, hana.password)
+    guest.driver.get(url.replace(web_pair[0].url, web_pair[1].url))
+    guest.find_text("h1", "Compiler course")
+    assert role_badge(guest) == "collaborator"
+
+    olive.open(f"/projects/{pid}")  # the used-up link, and hana among the members
+    olive.find_text("[data-testid=links] li[data-status=used_up]", "1 of 1 uses")
+    olive.find(f"tr[data-username='{hana.username}']")
+    Select(olive.find("[data-testid=make-link]").find_element(By.NAME, "role")).select_by_value(
+        "viewer"
+    )
+    olive.submit("[data-testid=make-link]")
+    olive.find("[data-testid=links] li[data-status=active]")
+    olive.find("[data-testid=revoke-link]").click()
+    olive.find_text("[data-testid=links] li[data-status=revoked]", "revoked")
+    assert olive.driver.find_elements(By.CSS_SELECTOR, "[data-testid=link-url]") == []
+    olive.shot("link-revoked")
+    assert [link["status"] for link in call(web_pair[0], owner, "GET", f"/projects/{pid}/links")
+            .json()] == ["revoked", "used_up"]  # fmt: skip

@@ -1,10 +1,11 @@
-// One project: its workspaces (open, create) and its members (the owner invites, changes
-// roles and removes).
+// One project: its workspaces (open, create), its members (the owner invites, changes roles
+// and removes) and, for the owner, its share links.
 
 import { h, fill, errorBox, onSubmit } from "../dom.js";
 import { get, post, patch, del } from "../api.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
+import { linksCard } from "./links.js";
 
 const GRANTABLE = ["collaborator", "viewer"];
 
@@ -30,6 +31,11 @@ export async function projectPage({ pid }, outlet) {
     ),
     h("div", { class: "columns" }, workspacesCard(project, canEdit), h("section", { class: "card" }, h("h2", {}, "Members"), members)),
   );
+  if (isOwner) {
+    const links = linksCard(project.id);
+    outlet.append(links.element);
+    links.refresh();
+  }
   await renderMembers(project, members, isOwner);
 }
 
