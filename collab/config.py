@@ -193,6 +193,7 @@ class Config:
         self.RATELIMIT_REGISTER = env_str("RATELIMIT_REGISTER", "10/hour")
         # Joins through share links per client IP, whatever the outcome: tokens are not guessed.
         self.RATELIMIT_LINK_JOIN = env_str("RATELIMIT_LINK_JOIN", "10/minute")
+        self.RATELIMIT_VERSIONS = env_str("RATELIMIT_VERSIONS", "60/hour")
 
         self.CORS_ORIGINS = env_list("CORS_ORIGINS")
         self.PROXY_COUNT = env_int("PROXY_COUNT", 0)

@@ -579,3 +579,30 @@ def test_the_hunks_rebuild_the_new_text_from_the_old_for_any_pair_of_texts():
         hunks = [vars(each) for each in diff.hunks(old, new)]
         assert apply_hunks(old, hunks) == new, (old, new)
         assert (hunks == []) == (old == new)
+
+
+def test_named_versions_and_restores_share_a_per_user_budget(make_app, team):
+    """Each keeps a whole copy of the text: nobody may fill the database with them. Refused
+    and failed requests do not count; another user has a budget of their own."""
+    client = make_app(RATELIMIT_VERSIONS="3/hour").test_client()
+    doc_id = create(client, team, "text\n")
+    url = versions_url(team, doc_id)
+
+    def named(name: str, account=team.collaborator):
+        return client.post(url, json={"name": name}, headers=account.headers)
+
+    def restore(version_id: str):
+        return client.post(f"{url}/{version_id}/restore", headers=team.collaborator.headers)
+
+    first = name_version(client, team, doc_id, "one")
+    assert_error(named(""), 422)  # refused: not counted
+    name_version(client, team, doc_id, "two")
+    put_content(client, team, doc_id, "changed\n", team.collaborator)
+    assert restore(first["id"]).status_code == 200  # the third
+    refused = named("four")
+    assert_error(refused, 429)
+    assert int(refused.headers["Retry-After"]) > 0
+    assert_error(restore(first["id"]), 429)
+    assert client.get(url, headers=team.collaborator.headers).status_code == 200  # reads are free
+    assert named("the owner's own", team.owner).status_code == 201
+    assert "four" not in [v["name"] for v in versions(client, team, doc_id, limit=100)]

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from collab.auth.identity import current_user_id
 from collab.documents.routes import document_for
 from collab.errors import ErrorSchema
+from collab.extensions import limiter
 from collab.history import service
 from collab.history.schemas import (
     DiffQuerySchema,
@@ -19,6 +20,7 @@ from collab.history.schemas import (
 from collab.http import Blueprint
 from collab.models import Role
 from collab.permissions import auth_required, project_errors
+from collab.ratelimit import configured
 from collab.schemas import PaginationSchema
 
 blp = Blueprint(
@@ -35,10 +37,22 @@ version_errors = blp.alt_response(
 busy = blp.alt_response(
     503, schema=ErrorSchema, description="The document cannot be read right now; try again"
 )
+# Each version keeps a whole (compressed) text: named versions and restores, which make them
+# on request, share a per-user budget, so that nobody fills the database with copies. Only
+# what made something counts.
+versions_made = limiter.shared_limit(
+    configured("RATELIMIT_VERSIONS"),
+    scope="document-versions",
+    methods=["POST"],
+    override_defaults=False,
+    deduct_when=lambda response: response.status_code < 300,
+)
 
 
 @blp.route("")
 class Versions(MethodView):
+    decorators = [versions_made]
+
     @auth_required(blp)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(
@@ -89,6 +103,8 @@ class VersionDiff(MethodView):
 
 @blp.route("/<uuid:version_id>/restore")
 class VersionRestore(MethodView):
+    decorators = [versions_made]
+
     @auth_required(blp)
     @blp.response(200, RestoredSchema)
     @project_errors(blp, 403)
