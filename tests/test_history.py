@@ -606,3 +606,39 @@ def test_named_versions_and_restores_share_a_per_user_budget(make_app, team):
     assert client.get(url, headers=team.collaborator.headers).status_code == 200  # reads are free
     assert named("the owner's own", team.owner).status_code == 201
     assert "four" not in [v["name"] for v in versions(client, team, doc_id, limit=100)]
+
+
+def test_documents_written_before_history_keep_their_content_and_get_a_first_version(
+    make_app, tmp_path
+):
+    """Content stored before migration 0004 (here: written, then the migration taken down
+    and up again over it, which on SQLite rebuilds the tables) is kept, and the versioning
+    pass finds it and makes its first version."""
+    from flask_migrate import downgrade, upgrade
+
+    from collab.documents import content
+    from collab.models import Project, User, Workspace
+
+    own = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'before.db'}")
+    with own.app_context():
+        upgrade()
+        user = User(email="old@example.com", username="old", password_hash="-")
+        db.session.add(user)
+        db.session.flush()
+        workspace = Workspace(project=Project(name="Old", owner_id=user.id), name="Old")
+        db.session.add(workspace)
+        db.session.flush()
+        document = Document(workspace_id=workspace.id, name="old.py")
+        db.session.add(document)
+        db.session.commit()
+        doc_id = document.id
+        content.append_update(doc_id, content.initial_update("written long ago\n"))
+        db.session.remove()
+        downgrade(revision="0003")
+        upgrade()
+        # SQLite rebuilds tables to drop columns: the content must survive it.
+        assert content.text_of(doc_id) == "written long ago\n"
+        (version,) = service.version_due_documents(utcnow() + QUIET * 2)
+        assert (version["document_id"], version["seq"], version["authors"]) == (doc_id, 1, [])
+        assert service.store.version(doc_id, version["id"])["content"] == "written long ago\n"
+        assert service.version_due_documents(utcnow() + QUIET * 4) == []

@@ -44,12 +44,15 @@ class Document(TimestampMixin, Base):
         # Leads with workspace_id, so it also serves the per-workspace listing.
         UniqueConstraint("workspace_id", "name"),
         # The documents with edits no version has: what the versioning pass looks for every
-        # few seconds, a few rows however many documents there are.
+        # few seconds, a few rows however many documents there are. Keyed and filtered on
+        # unversioned_since, which an append sets once per version, never on last_seq or
+        # updated_at, which every append changes: PostgreSQL then keeps the appends' row
+        # updates HOT (an index on those made 0 % of them HOT, and cost 11 % of them).
         Index(
             "ix_documents_unversioned",
-            "updated_at",
-            postgresql_where=text("last_seq > versioned_seq"),
-            sqlite_where=text("last_seq > versioned_seq"),
+            "unversioned_since",
+            postgresql_where=text("unversioned_since IS NOT NULL"),
+            sqlite_where=text("unversioned_since IS NOT NULL"),
         ),
     )
     __mapper_args__ = {"version_id_col": version}

@@ -32,14 +32,16 @@ def upgrade():
         batch_op.add_column(
             sa.Column("pending_authors", sa.JSON(), nullable=False, server_default="[]")
         )
+    # Existing content has no version yet: the versioning pass finds it by this column.
+    op.execute("UPDATE documents SET unversioned_since = updated_at WHERE last_seq > 0")
     # Only the documents with edits no version has: what the versioning pass looks for.
     op.create_index(
         "ix_documents_unversioned",
         "documents",
-        ["updated_at"],
+        ["unversioned_since"],
         unique=False,
-        postgresql_where=sa.text("last_seq > versioned_seq"),
-        sqlite_where=sa.text("last_seq > versioned_seq"),
+        postgresql_where=sa.text("unversioned_since IS NOT NULL"),
+        sqlite_where=sa.text("unversioned_since IS NOT NULL"),
     )
 
     op.create_table(
@@ -114,6 +116,11 @@ def upgrade():
 
 
 def downgrade():
+    # SQLite rebuilds a table to drop a column: with foreign keys enforced (collab/database.py),
+    # dropping the old `documents` would cascade to every document's updates.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.execute("PRAGMA foreign_keys=OFF")
     op.drop_index(op.f("ix_share_links_project_id"), table_name="share_links")
     op.drop_table("share_links")
     op.drop_index("ix_document_versions_document_id_seq", table_name="document_versions")
@@ -125,3 +132,5 @@ def downgrade():
         batch_op.drop_column("versioned_seq")
     with op.batch_alter_table("document_updates", schema=None) as batch_op:
         batch_op.drop_column("author_id")
+    if sqlite:
+        op.execute("PRAGMA foreign_keys=ON")
