@@ -209,24 +209,30 @@ def keep_authors(connection, document_id: uuid.UUID, document, stored: Stored) -
     since = max(document.versioned_seq, stored.snapshot_seq)
     if stored.last_seq <= since:
         return
-    authors = connection.scalars(
-        select(updates.c.author_id)
-        .where(
-            updates.c.document_id == document_id,
-            updates.c.seq > since,
-            updates.c.seq <= stored.last_seq,
-            updates.c.author_id.is_not(None),
-        )
-        .group_by(updates.c.author_id)
-        .order_by(func.min(updates.c.seq))
-    )
-    pending = merge_authors(document.pending_authors or [], [str(a) for a in authors])
+    folded = log_authors(connection, document_id, since, stored.last_seq)
+    pending = merge_authors(document.pending_authors or [], folded)
     if pending != (document.pending_authors or []):
         connection.execute(
             update(documents)
             .where(documents.c.id == document_id)
             .values(pending_authors=pending, updated_at=documents.c.updated_at)
         )
+
+
+def log_authors(connection, document_id: uuid.UUID, after: int, until: int) -> list[str]:
+    """Who wrote the logged updates after seq `after` up to `until`, in order of first edit."""
+    authors = connection.scalars(
+        select(updates.c.author_id)
+        .where(
+            updates.c.document_id == document_id,
+            updates.c.seq > after,
+            updates.c.seq <= until,
+            updates.c.author_id.is_not(None),
+        )
+        .group_by(updates.c.author_id)
+        .order_by(func.min(updates.c.seq))
+    )
+    return [str(author) for author in authors]
 
 
 def merge_authors(first: list[str], then: list[str]) -> list[str]:

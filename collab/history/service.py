@@ -14,11 +14,12 @@ import redis
 from flask import Flask, current_app
 from flask_smorest import abort
 
-from collab import activity
 from collab.documents import content
+from collab.documents.service import broadcast_update, record_document
 from collab.documents.store import merge_authors
 from collab.extensions import db, redis_client
 from collab.history import diff, store
+from collab.history.schemas import VersionSchema
 from collab.history.store import Wanted
 from collab.models import Document, utcnow
 from collab.realtime.access import room
@@ -70,27 +71,14 @@ def announce(version: dict) -> None:
 
 def public(version: dict) -> dict:
     """A version as clients see it (JSON-ready, as VersionSchema dumps it)."""
-    from collab.history.schemas import VersionSchema
-
     return VersionSchema().dump(version)
 
 
 def name_version(document: Document, name: str, user_id: uuid.UUID) -> dict:
     version = make_version(document.id, Wanted(name=name, created_by=user_id))
     details = {"version_id": str(version["id"]), "version_name": name}
-    record(document, "document.versioned", details)
+    record_document("document.versioned", document, {"name": document.name, **details})
     return version
-
-
-def record(document: Document, action: str, details: dict) -> None:
-    project_id, workspace_id = content.location(document.id)
-    activity.record(
-        action,
-        project_id,
-        workspace_id=workspace_id,
-        target=("document", document.id),
-        details={"name": document.name, **details},
-    )
 
 
 # --- Reading ---------------------------------------------------------------------------------
@@ -148,8 +136,6 @@ def restore(document: Document, version_id: uuid.UUID, user_id: uuid.UUID) -> di
     minimal change from the current text, stored and broadcast as an ordinary doc:update, so
     open editors keep working and nothing is deleted. What it replaces is kept as a version
     first (if no version has it), and the restore is a version of its own."""
-    from collab.documents.service import broadcast_update  # it imports this module's callers
-
     target = get_version(document, version_id)
     make_version(document.id, Wanted(automatic=True))
     update, seq = content.replace_text(document.id, target["content"], user_id)
@@ -160,7 +146,7 @@ def restore(document: Document, version_id: uuid.UUID, user_id: uuid.UUID) -> di
     details = {"version_id": str(target["id"]), "restored_seq": target["seq"], "seq": seq}
     if target.get("name"):
         details["version_name"] = target["name"]
-    record(document, "document.restored", details)
+    record_document("document.restored", document, {"name": document.name, **details})
     return {"seq": seq, "content": target["content"], "version": restored}
 
 

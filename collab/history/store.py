@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
 
-from collab.documents.store import Stored, merge_authors
+from collab.documents.store import Stored, log_authors, merge_authors
 from collab.extensions import db
 from collab.models import Document, DocumentUpdate, DocumentVersion, utcnow
 from collab.models.base import new_id
@@ -112,22 +112,6 @@ def lock_document(connection, document_id: uuid.UUID):
     return row
 
 
-def log_authors(connection, document_id: uuid.UUID, after: int, until: int) -> list[str]:
-    """Who wrote the logged updates after seq `after` up to `until`, in order of first edit."""
-    authors = connection.scalars(
-        select(updates.c.author_id)
-        .where(
-            updates.c.document_id == document_id,
-            updates.c.seq > after,
-            updates.c.seq <= until,
-            updates.c.author_id.is_not(None),
-        )
-        .group_by(updates.c.author_id)
-        .order_by(func.min(updates.c.seq))
-    )
-    return [str(author) for author in authors]
-
-
 def first_edit_after(connection, document_id: uuid.UUID, seq: int) -> datetime | None:
     """When the update after `seq` was stored (the first edit no version has), if any."""
     return connection.scalar(
@@ -188,6 +172,7 @@ def due_for_a_version(quiet_before: datetime, busy_before: datetime, limit: int)
             connection.scalars(
                 select(documents.c.id)
                 .where(
+                    documents.c.unversioned_since.is_not(None),  # the partial index
                     documents.c.last_seq > documents.c.versioned_seq,
                     or_(
                         documents.c.updated_at <= quiet_before,

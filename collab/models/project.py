@@ -29,6 +29,18 @@ class Role(enum.StrEnum):
 ROLE_RANK = {Role.VIEWER: 1, Role.COLLABORATOR: 2, Role.OWNER: 3}
 
 
+def role_type(constraint: str) -> Enum:
+    """A role stored as its value, checked by a constraint named `constraint`."""
+    return Enum(
+        Role,
+        native_enum=False,
+        length=20,
+        values_callable=lambda roles: [role.value for role in roles],
+        create_constraint=True,
+        name=constraint,
+    )
+
+
 class Project(TimestampMixin, Base):
     __tablename__ = "projects"
 
@@ -80,16 +92,7 @@ class Membership(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            native_enum=False,
-            length=20,
-            values_callable=lambda roles: [role.value for role in roles],
-            create_constraint=True,
-            name="role",
-        )
-    )
+    role: Mapped[Role] = mapped_column(role_type("role"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="memberships")
@@ -109,16 +112,7 @@ class ShareLink(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, hex
-    role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            native_enum=False,
-            length=20,
-            values_callable=lambda roles: [role.value for role in roles],
-            create_constraint=True,
-            name="link_role",
-        )
-    )
+    role: Mapped[Role] = mapped_column(role_type("link_role"))
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
